@@ -1,0 +1,155 @@
+"""The `neurostack` command line: train, export, inspect, simulate.
+
+User errors (`NeurostackError`) print one line, `error: ...`, and exit with code 2; nothing else is caught.
+Heavy libraries are imported inside the commands so `neurostack --help` stays quick.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from neurostack.errors import NeurostackError
+
+
+def _user_errors(fn):
+    """Turn NeurostackError into a one-line message and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except NeurostackError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="neurostack")
+def main() -> None:
+    """Train spiking audio classifiers, export them to NIR, and simulate NIR graphs event by event."""
+
+
+# --------------------------------------------------------------------------------------------- train
+@main.command()
+@click.option("--data", default="synth-digits", show_default=True,
+              help="synth-digits (embedded, synthesised offline), fsdd:PATH, shd:PATH or ssc:PATH.")
+@click.option("--split", default="standard", show_default=True,
+              help="standard | speaker:NAME[,NAME] (FSDD: those speakers are the test set) | all.")
+@click.option("--model", "model_name", default="mlp", show_default=True, help="mlp | csnn.")
+@click.option("--epochs", type=click.IntRange(1), default=None, help="Training epochs  [default: 20].")
+@click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-3, show_default=True)
+@click.option("--hidden", default=None, help="Hidden layer sizes, comma separated  [default: 256].")
+@click.option("--encoder", default="none", show_default=True,
+              help="How features become input: none (real-valued current), rate, latency or delta spikes.")
+@click.option("--steps-per-frame", type=click.IntRange(1), default=1, show_default=True,
+              help="Time steps per feature frame (rate and latency encoders).")
+@click.option("--features", "feature_kind", type=click.Choice(["mel", "mfcc"]), default="mel", show_default=True)
+@click.option("--n-bins", type=click.IntRange(4, 256), default=40, show_default=True, help="Mel bands or MFCCs.")
+@click.option("--surrogate", default="superspike", show_default=True,
+              help="Surrogate gradient: superspike, atan, triangle, tanh, circ, erfc.")
+@click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run directory  [default: runs/DATA-MODEL-TIME].")
+@click.option("--resume", is_flag=True, help="Continue the interrupted run in --out from its last checkpoint.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+              help="Where computed features are cached  [default: the user's cache dir, or $NEUROSTACK_CACHE].")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Use at most N samples per split (quick runs).")
+@_user_errors
+def train(data, split, model_name, epochs, batch_size, lr, hidden, encoder, steps_per_frame, feature_kind, n_bins,
+          surrogate, device, seed, out, resume, cache_dir, limit):
+    """Train a spiking classifier with surrogate gradients (BPTT).
+
+    Writes config.json, a checkpoint each epoch, best.safetensors, metrics.json and PNG plots into the run
+    directory. Example: neurostack train --data fsdd:recordings --model csnn --epochs 10
+    """
+    from neurostack.train.session import run_training
+
+    run_training(data=data, split=split, model_name=model_name, epochs=epochs, batch_size=batch_size, lr=lr,
+                 hidden=hidden, encoder=encoder, steps_per_frame=steps_per_frame, feature_kind=feature_kind,
+                 n_bins=n_bins, surrogate=surrogate, device=device, seed=seed,
+                 out=out or Path("runs") / f"{data.split(':')[0]}-{model_name}-{datetime.now():%Y%m%d-%H%M%S}",
+                 resume=resume, cache_dir=cache_dir, limit=limit)
+
+
+# -------------------------------------------------------------------------------------------- export
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--to", "fmt", type=click.Choice(["nir"]), default="nir", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The file to write (e.g. model.nir).")
+@_user_errors
+def export(run_dir, fmt, output):
+    """Export a trained run to a NIR graph (written atomically).
+
+    Example: neurostack export runs/fsdd-mlp --to nir -o model.nir
+    """
+    from neurostack.frontend.nir_export import export_run
+
+    summary = export_run(run_dir, output)
+    click.echo(f"wrote {output}: {summary}")
+
+
+# ------------------------------------------------------------------------------------------- inspect
+@main.command()
+@click.argument("graph_path", type=click.Path(path_type=Path))
+@_user_errors
+def inspect(graph_path):
+    """Print a NIR graph's nodes, edges, and whether the simulator supports each node."""
+    from neurostack.inspect import describe_graph
+
+    click.echo(describe_graph(graph_path))
+
+
+# ------------------------------------------------------------------------------------------ simulate
+@main.command()
+@click.argument("graph_path", type=click.Path(path_type=Path))
+@click.option("--data", default=None, help="Dataset to run on (as for train); default: the one in the graph's metadata.")
+@click.option("--split", default=None, help="Split of --data; the test split is used  [default: the training split].")
+@click.option("--input", "input_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A .npy input: one sample (T, *input_shape) or many (N, T, *input_shape).")
+@click.option("--dt", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Time step in seconds (overrides the graph's or the convention's).")
+@click.option("--convention", default="spec", show_default=True,
+              help="How the producer discretised time: spec, norse, snntorch, sinabs, rockpool, spyx.")
+@click.option("--reset", type=click.Choice(["zero", "subtract"]), default=None,
+              help="Reset mode, which no NIR file records  [default: the convention's].")
+@click.option("--precision", type=click.Choice(["float32", "float64"]), default="float32", show_default=True)
+@click.option("--limit", type=click.IntRange(1), default=None, help="Simulate at most N samples.")
+@click.option("--parity", "parity_run", type=click.Path(path_type=Path), default=None,
+              help="A run directory: also run the trained PyTorch model and compare spikes layer by layer.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write results as JSON.")
+@click.option("--save-spikes", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write every node's output over time to an .npz keyed by node name.")
+@click.option("--save-voltages", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write neuron nodes' membrane voltages to an .npz keyed by node name.")
+@click.option("--raster", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Plot the first sample's spikes per layer to a PNG.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
+@_user_errors
+def simulate(graph_path, data, split, input_path, dt, convention, reset, precision, limit, parity_run, json_path,
+             save_spikes, save_voltages, raster, cache_dir):
+    """Run a NIR graph in the event-driven Numba simulator.
+
+    Example: neurostack simulate model.nir --data fsdd:recordings --json out.json
+    """
+    from neurostack.simulate_cmd import run_simulate
+
+    run_simulate(graph_path=graph_path, data=data, split=split, input_path=input_path, dt=dt,
+                 convention=convention, reset=reset, precision=precision, limit=limit, parity_run=parity_run,
+                 json_path=json_path, save_spikes=save_spikes, save_voltages=save_voltages, raster=raster,
+                 cache_dir=cache_dir, echo=click.echo)
+
+
+if __name__ == "__main__":
+    main()

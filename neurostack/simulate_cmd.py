@@ -1,0 +1,150 @@
+"""`neurostack simulate`: load a NIR graph, build its inputs, run the simulator, report (and compare).
+
+Torch is imported only for `--parity`, so simulating a NIR file works where PyTorch is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from neurostack.atomic import write_json, write_with
+from neurostack.errors import NeurostackError
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise NeurostackError(f"{path}: no such input file")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise NeurostackError(f"{path}: not a readable .npy array ({str(exc)[:100]})") from None
+    if not np.issubdtype(x.dtype, np.number) and x.dtype != np.bool_:
+        raise NeurostackError(f"{path}: expected a numeric array, got dtype {x.dtype}")
+    if not np.all(np.isfinite(x)):
+        raise NeurostackError(f"{path}: input holds NaN or infinite values")
+    return x
+
+
+def _inputs_from_file(path: Path, input_shape: tuple[int, ...]) -> tuple[np.ndarray, bool]:
+    """(inputs (N, T, *input_shape), whether the file held a single sample)."""
+    x = _load_npy(path)
+    k = len(input_shape)
+    if x.ndim == k + 1 and tuple(x.shape[1:]) == tuple(input_shape):
+        return x[None].astype(np.float64, copy=False), True
+    if x.ndim == k + 2 and tuple(x.shape[2:]) == tuple(input_shape):
+        return x.astype(np.float64, copy=False), False
+    raise NeurostackError(f"{path}: shape {x.shape} does not fit the graph's input {tuple(input_shape)}: "
+                          f"expected (T, {', '.join(map(str, input_shape))}) or (N, T, ...)")
+
+
+def _inputs_from_data(spec: str, split: str | None, meta: dict, input_shape: tuple[int, ...],
+                      limit: int | None, cache_dir) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Test-split inputs rebuilt as at training time from the graph's input description."""
+    from neurostack.data import FeatureConfig, load_dataset
+    from neurostack.inputs import encode_for_eval
+
+    info = meta.get("input", {})
+    features = FeatureConfig.from_dict(info["features"]) if info.get("features") else FeatureConfig()
+    data = load_dataset(spec, split=split or info.get("split", "standard"), cache_dir=cache_dir,
+                        seed=int(info.get("data_seed", 0)), features=features, progress=True)
+    x, y = data.x["test"], data.y["test"]
+    if limit:
+        x, y = x[:limit], y[:limit]
+    if len(x) == 0:
+        raise NeurostackError(f"{spec}: the test split is empty")
+    encoder = info.get("encoder", "none")
+    batches = [b for _, b in encode_for_eval(x, encoder, int(info.get("steps_per_frame", 1)),
+                                             int(info.get("encoder_seed", 0)), tuple(input_shape))]
+    return np.concatenate(batches), y, list(data.classes)
+
+
+def _predictions(result, meta: dict) -> np.ndarray:
+    """Class decisions: the metadata's readout rule, else spike counts (spiking output) or max voltage."""
+    readout = meta.get("readout", {})
+    trace = result.outputs.get(readout.get("node", ""), result.output)
+    trace = trace.reshape(trace.shape[0], trace.shape[1], -1)
+    if readout.get("rule") == "max_over_time" or not np.all((trace == 0) | (trace == 1)):
+        return trace.max(axis=1).argmax(axis=1)
+    return trace.sum(axis=1).argmax(axis=1)
+
+
+def run_simulate(*, graph_path: Path, data: str | None, split: str | None, input_path: Path | None,
+                 dt: float | None, convention: str, reset: str | None, precision: str, limit: int | None,
+                 parity_run: Path | None, json_path: Path | None, save_spikes: Path | None,
+                 save_voltages: Path | None, raster: Path | None, cache_dir, echo: Callable[..., None]) -> dict:
+    from neurostack import sim
+
+    if convention not in sim.CONVENTIONS:
+        raise NeurostackError(f"unknown convention '{convention}': choose one of {', '.join(sim.CONVENTIONS)}")
+    loaded = sim.load_graph(graph_path)
+    for w in loaded.warnings:
+        echo(f"warning: {w}", err=True)
+    meta = loaded.metadata
+    plan = sim.lower(loaded.graph, dt=dt if dt is not None else meta.get("dt"), convention=convention,
+                     reset=reset, precision=precision)
+    input_shape = tuple(plan.input_shape)
+
+    labels, classes, single = None, None, False
+    if input_path is not None:
+        inputs, single = _inputs_from_file(input_path, input_shape)
+        if limit:
+            inputs = inputs[:limit]
+    else:
+        spec = data or meta.get("input", {}).get("data")
+        if not spec:
+            raise NeurostackError(f"{graph_path}: the graph names no data set: pass --data or --input")
+        inputs, labels, classes = _inputs_from_data(spec, split, meta, input_shape, limit, cache_dir)
+
+    record_v = save_voltages is not None or parity_run is not None
+    result = sim.run(plan, inputs, record_voltages=record_v)
+    preds = _predictions(result, meta)
+    accuracy = float((preds == labels).mean()) if labels is not None else None
+
+    report: dict = {"samples": int(len(inputs)), "accuracy": accuracy, "dt": plan.dt, "convention": plan.convention,
+                    "precision": precision,
+                    "nodes": {name: {"type": plan.node_types[name], "shape": list(plan.shapes[name]),
+                                     "spikes": int(result.spike_counts.get(name, 0))}
+                              for name in plan.node_names}}
+    if parity_run is not None:
+        from neurostack.parity import compare
+
+        report["parity"] = compare(result.outputs, result.voltages, parity_run, inputs, labels, precision)
+        report["parity"]["simulator_predictions_agree"] = int(
+            np.count_nonzero(np.asarray(report["parity"].pop("pytorch_predictions")) == preds))
+
+    _print_summary(report, graph_path, echo)
+    if json_path:
+        write_json(json_path, report)
+    squeeze = (lambda a: a[0]) if single else (lambda a: a)
+    if save_spikes:
+        arrays = {k: squeeze(v) for k, v in result.outputs.items()}
+        write_with(save_spikes, lambda tmp: np.savez_compressed(tmp, **arrays))
+    if save_voltages:
+        arrays = {k: squeeze(v) for k, v in result.voltages.items()}
+        write_with(save_voltages, lambda tmp: np.savez_compressed(tmp, **arrays))
+    if raster:
+        from neurostack.plots import plot_raster
+
+        plot_raster({k: result.outputs[k][0] for k in plan.node_names if k in result.spike_counts}, raster, plan.dt)
+    return report
+
+
+def _print_summary(report: dict, graph_path: Path, echo) -> None:
+    acc = f", accuracy {report['accuracy']:.2%}" if report["accuracy"] is not None else ""
+    echo(f"{graph_path}: {report['samples']} samples, dt {report['dt']:g} s, convention {report['convention']}, "
+         f"{report['precision']}{acc}")
+    for name, n in report["nodes"].items():
+        if name in ("input", "output"):
+            continue
+        echo(f"  {name:<16} {n['type']:<10} {str(tuple(n['shape'])):<14} spikes {n['spikes']}")
+    if "parity" in report:
+        p = report["parity"]
+        line = (f"parity vs PyTorch ({p['precision']}): {p['spikes_differing']} of {p['spikes_total']} spikes differ, "
+                f"max |dv| {p['max_abs_voltage_diff']:.3g}")
+        if "pytorch_accuracy" in p:
+            line += f", PyTorch accuracy {p['pytorch_accuracy']:.2%}"
+        echo(line)

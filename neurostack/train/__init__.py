@@ -1,0 +1,1 @@
+"""Training with surrogate gradients and BPTT: config, checkpoints, the loop, plots, and run directories."""

@@ -1,0 +1,141 @@
+"""One `neurostack train` invocation: resolve the config, load data, train with a progress bar, report.
+
+Kept apart from the CLI so that scripts (and `torchrun`) can call `run_training` directly.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from neurostack.atomic import write_json
+from neurostack.errors import NeurostackError
+from neurostack.frontend.models import MODELS, ModelConfig, model_input_shape
+from neurostack.frontend.surrogate import SURROGATES
+from neurostack.train.config import TrainConfig
+from neurostack.train.rundir import RunPaths, read_config
+
+DEFAULT_EPOCHS = 20
+
+
+def _parse_hidden(hidden: str | None) -> tuple[int, ...]:
+    if hidden is None:
+        return (256,)
+    try:
+        sizes = tuple(int(h) for h in hidden.split(",") if h.strip())
+    except ValueError:
+        raise NeurostackError(f"--hidden '{hidden}': expected sizes like 256 or 256,128") from None
+    if not sizes or min(sizes) < 1:
+        raise NeurostackError(f"--hidden '{hidden}': expected positive sizes like 256 or 256,128")
+    return sizes
+
+
+def resolve_config(*, data, split, model_name, epochs, batch_size, lr, hidden, encoder, steps_per_frame,
+                   feature_kind, n_bins, surrogate, device, seed, cache_dir) -> TrainConfig:
+    """Check the options a user gave and build the run's config (input shape is filled in from the data)."""
+    from neurostack.data import ENCODERS
+
+    if model_name not in MODELS:
+        raise NeurostackError(f"unknown model '{model_name}': choose one of {', '.join(MODELS)}")
+    if encoder not in ENCODERS:
+        raise NeurostackError(f"unknown encoder '{encoder}': choose one of {', '.join(ENCODERS)}")
+    if surrogate not in SURROGATES:
+        raise NeurostackError(f"unknown surrogate '{surrogate}': choose one of {', '.join(SURROGATES)}")
+    model = ModelConfig(name=model_name, hidden=_parse_hidden(hidden), surrogate=surrogate)
+    return TrainConfig(data=data, split=split, encoder=encoder, steps_per_frame=steps_per_frame,
+                       features={"kind": feature_kind, "n_bins": n_bins}, model=model,
+                       epochs=epochs or DEFAULT_EPOCHS, batch_size=batch_size, lr=lr, seed=seed, device=device,
+                       cache_dir=cache_dir)
+
+
+def load_data(cfg: TrainConfig, *, limit: int | None = None, progress: bool = True):
+    """The run's dataset, with its features as configured."""
+    from neurostack.data import FeatureConfig, load_dataset
+
+    features = FeatureConfig.from_dict(cfg.features) if cfg.features else FeatureConfig()
+    return load_dataset(cfg.data, split=cfg.split, cache_dir=cfg.cache_dir, seed=cfg.data_seed,
+                        features=features, progress=progress, limit=limit)
+
+
+def _fit_model_to_data(cfg: TrainConfig, data) -> None:
+    from neurostack.data import encoded_shape
+
+    n, t, f = data.x["train"].shape if len(data.x["train"]) else data.x["test"].shape
+    params = {"steps_per_frame": cfg.steps_per_frame} if cfg.encoder in ("rate", "latency") else {}
+    _, f_enc = encoded_shape(cfg.encoder, t, f, **params)
+    cfg.model.input_shape = model_input_shape(cfg.model.name, (f_enc,))
+    cfg.model.n_classes = len(data.classes)
+
+
+def run_training(*, out: Path, resume: bool, limit: int | None = None, console: Console | None = None,
+                 **options) -> dict:
+    """Train as `neurostack train` does; returns the metrics dict."""
+    import torch
+
+    console = console or Console(stderr=True)
+    run = RunPaths(Path(out))
+    if resume:
+        if not run.config.is_file():
+            raise NeurostackError(f"--resume: {run.root} holds no run to resume (no config.json)")
+        cfg = read_config(run)
+        if options.get("epochs"):
+            cfg.epochs = options["epochs"]
+    else:
+        if run.config.is_file():
+            raise NeurostackError(f"{run.root} already holds a run: pass --resume to continue it, or choose another --out")
+        cfg = resolve_config(**options)
+    from neurostack.train.loop import resolve_device
+
+    device = resolve_device(cfg.device)  # fail on --device cuda before any slow work
+    data = load_data(cfg, limit=limit)
+    if not resume:
+        _fit_model_to_data(cfg, data)
+        write_json(run.config, cfg.to_dict())
+    console.print(f"[bold]neurostack train[/]: {cfg.model.name} on {cfg.data} ({len(data.classes)} classes; "
+                  f"train {len(data.y['train'])}, val {len(data.y['val'])}, test {len(data.y['test'])}) "
+                  f"on {device}, {cfg.epochs} epochs -> {run.root}")
+    if device.type == "cpu":
+        torch.set_num_threads(max(1, torch.get_num_threads()))
+
+    from neurostack.train.loop import train
+
+    progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("loss {task.fields[loss]:.3f}  acc {task.fields[acc]:.1%}"),
+                        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True,
+                        disable=not console.is_terminal)
+    task = {}
+
+    def on_epoch_start(epoch, epochs, n_batches):
+        if "id" in task:
+            progress.remove_task(task["id"])
+        task["id"] = progress.add_task("train", total=n_batches, epoch=f"{epoch}/{epochs}", loss=0.0, acc=0.0)
+
+    def on_batch(b, n, loss, acc):
+        progress.update(task["id"], completed=b, loss=loss, acc=acc)
+
+    def on_epoch_end(r):
+        console.print(f"epoch {r.epoch:>3}/{r.epochs}  loss {r.train_loss:.4f}  train {r.train_accuracy:6.1%}  "
+                      f"val {r.val_accuracy:6.1%}  {r.seconds:5.1f}s{'  *best' if r.best else ''}")
+
+    def on_sigterm(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        with progress:
+            metrics = train(cfg, data, run, resume=resume, on_epoch_start=on_epoch_start, on_batch=on_batch,
+                            on_epoch_end=on_epoch_end)
+    except KeyboardInterrupt:
+        console.print(f"interrupted: the last complete epoch is saved; continue with "
+                      f"`neurostack train --out {run.root} --resume`")
+        sys.exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    console.print(f"test accuracy {metrics['test_accuracy']:.2%} (best epoch {metrics['best_epoch']}, "
+                  f"val {metrics['val_accuracy']:.2%}, {metrics['params']} parameters) -> {run.metrics}")
+    return metrics
