@@ -44,17 +44,22 @@ def main() -> None:
 @click.option("--split", default="standard", show_default=True,
               help="standard | speaker:NAME[,NAME] (FSDD: those speakers are the test set) | all.")
 @click.option("--model", "model_name", default="mlp", show_default=True, help="mlp | csnn.")
-@click.option("--epochs", type=click.IntRange(1), default=None, help="Training epochs  [default: 20].")
+@click.option("--epochs", type=click.IntRange(1), default=None, help="Training epochs  [default: 30].")
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-3, show_default=True)
-@click.option("--hidden", default=None, help="Hidden layer sizes, comma separated  [default: 256].")
+@click.option("--hidden", default=None, help="Hidden layer sizes, comma separated  [default: 512].")
+@click.option("--view", type=click.Choice(["image", "sequence"]), default="image", show_default=True,
+              help="image: the whole feature matrix is the input at every step (the reports' set-up); "
+                   "sequence: one frame per step (streaming).")
 @click.option("--encoder", default="none", show_default=True,
               help="How features become input: none (real-valued current), rate, latency or delta spikes.")
+@click.option("--steps", type=click.IntRange(1), default=25, show_default=True,
+              help="Time steps per sample (image view).")
 @click.option("--steps-per-frame", type=click.IntRange(1), default=1, show_default=True,
-              help="Time steps per feature frame (rate and latency encoders).")
+              help="Time steps per feature frame (sequence view; rate and latency encoders).")
 @click.option("--features", "feature_kind", type=click.Choice(["mel", "mfcc"]), default="mel", show_default=True)
 @click.option("--n-bins", type=click.IntRange(4, 256), default=40, show_default=True, help="Mel bands or MFCCs.")
-@click.option("--surrogate", default="superspike", show_default=True,
+@click.option("--surrogate", default="atan", show_default=True,
               help="Surrogate gradient: superspike, atan, triangle, tanh, circ, erfc.")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -65,7 +70,8 @@ def main() -> None:
               help="Where computed features are cached  [default: the user's cache dir, or $NEUROSTACK_CACHE].")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Use at most N samples per split (quick runs).")
 @_user_errors
-def train(data, split, model_name, epochs, batch_size, lr, hidden, encoder, steps_per_frame, feature_kind, n_bins,
+def train(data, split, model_name, epochs, batch_size, lr, hidden, view, encoder, steps, steps_per_frame, feature_kind,
+          n_bins,
           surrogate, device, seed, out, resume, cache_dir, limit):
     """Train a spiking classifier with surrogate gradients (BPTT).
 
@@ -75,7 +81,8 @@ def train(data, split, model_name, epochs, batch_size, lr, hidden, encoder, step
     from neurostack.train.session import run_training
 
     run_training(data=data, split=split, model_name=model_name, epochs=epochs, batch_size=batch_size, lr=lr,
-                 hidden=hidden, encoder=encoder, steps_per_frame=steps_per_frame, feature_kind=feature_kind,
+                 hidden=hidden, view=view, encoder=encoder, steps=steps, steps_per_frame=steps_per_frame,
+                 feature_kind=feature_kind,
                  n_bins=n_bins, surrogate=surrogate, device=device, seed=seed,
                  out=out or Path("runs") / f"{data.split(':')[0]}-{model_name}-{datetime.now():%Y%m%d-%H%M%S}",
                  resume=resume, cache_dir=cache_dir, limit=limit)
@@ -123,6 +130,8 @@ def inspect(graph_path):
               help="How the producer discretised time: spec, norse, snntorch, sinabs, rockpool, spyx.")
 @click.option("--reset", type=click.Choice(["zero", "subtract"]), default=None,
               help="Reset mode, which no NIR file records  [default: the convention's].")
+@click.option("--spikes", type=click.Choice(["single", "multi"]), default=None,
+              help="Spikes per neuron per step, which no NIR file records  [default: the convention's].")
 @click.option("--precision", type=click.Choice(["float32", "float64"]), default="float32", show_default=True)
 @click.option("--limit", type=click.IntRange(1), default=None, help="Simulate at most N samples.")
 @click.option("--parity", "parity_run", type=click.Path(path_type=Path), default=None,
@@ -137,7 +146,7 @@ def inspect(graph_path):
               help="Plot the first sample's spikes per layer to a PNG.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
 @_user_errors
-def simulate(graph_path, data, split, input_path, dt, convention, reset, precision, limit, parity_run, json_path,
+def simulate(graph_path, data, split, input_path, dt, convention, reset, spikes, precision, limit, parity_run, json_path,
              save_spikes, save_voltages, raster, cache_dir):
     """Run a NIR graph in the event-driven Numba simulator.
 
@@ -146,7 +155,7 @@ def simulate(graph_path, data, split, input_path, dt, convention, reset, precisi
     from neurostack.simulate_cmd import run_simulate
 
     run_simulate(graph_path=graph_path, data=data, split=split, input_path=input_path, dt=dt,
-                 convention=convention, reset=reset, precision=precision, limit=limit, parity_run=parity_run,
+                 convention=convention, reset=reset, spikes=spikes, precision=precision, limit=limit, parity_run=parity_run,
                  json_path=json_path, save_spikes=save_spikes, save_voltages=save_voltages, raster=raster,
                  cache_dir=cache_dir, echo=click.echo)
 

@@ -45,7 +45,7 @@ def _inputs_from_data(spec: str, split: str | None, meta: dict, input_shape: tup
                       limit: int | None, cache_dir) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Test-split inputs rebuilt as at training time from the graph's input description."""
     from neurostack.data import FeatureConfig, load_dataset
-    from neurostack.inputs import encode_for_eval
+    from neurostack.inputs import InputSpec, encode_for_eval
 
     info = meta.get("input", {})
     features = FeatureConfig.from_dict(info["features"]) if info.get("features") else FeatureConfig()
@@ -56,9 +56,9 @@ def _inputs_from_data(spec: str, split: str | None, meta: dict, input_shape: tup
         x, y = x[:limit], y[:limit]
     if len(x) == 0:
         raise NeurostackError(f"{spec}: the test split is empty")
-    encoder = info.get("encoder", "none")
-    batches = [b for _, b in encode_for_eval(x, encoder, int(info.get("steps_per_frame", 1)),
-                                             int(info.get("encoder_seed", 0)), tuple(input_shape))]
+    spec = InputSpec(info.get("view", "sequence"), info.get("encoder", "none"), int(info.get("steps", 1)),
+                     int(info.get("steps_per_frame", 1))).check()
+    batches = [b for _, b in encode_for_eval(x, spec, int(info.get("encoder_seed", 0)), tuple(input_shape))]
     return np.concatenate(batches), y, list(data.classes)
 
 
@@ -73,7 +73,7 @@ def _predictions(result, meta: dict) -> np.ndarray:
 
 
 def run_simulate(*, graph_path: Path, data: str | None, split: str | None, input_path: Path | None,
-                 dt: float | None, convention: str, reset: str | None, precision: str, limit: int | None,
+                 dt: float | None, convention: str, reset: str | None, spikes: str | None, precision: str, limit: int | None,
                  parity_run: Path | None, json_path: Path | None, save_spikes: Path | None,
                  save_voltages: Path | None, raster: Path | None, cache_dir, echo: Callable[..., None]) -> dict:
     from neurostack import sim
@@ -85,7 +85,9 @@ def run_simulate(*, graph_path: Path, data: str | None, split: str | None, input
         echo(f"warning: {w}", err=True)
     meta = loaded.metadata
     plan = sim.lower(loaded.graph, dt=dt if dt is not None else meta.get("dt"), convention=convention,
-                     reset=reset, precision=precision)
+                     reset=reset, spikes=spikes, precision=precision)
+    for w in plan.warnings:
+        echo(f"warning: {w}", err=True)
     input_shape = tuple(plan.input_shape)
 
     labels, classes, single = None, None, False

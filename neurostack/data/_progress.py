@@ -1,17 +1,16 @@
-"""A rich progress bar on stderr for long loops, or a plain loop when disabled."""
+"""A rich progress bar on stderr for long loops (a no-op when disabled)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import TypeVar
-
-T = TypeVar("T")
+import contextlib
+from collections.abc import Callable, Iterator
 
 
-def track(items: Iterable[T], total: int, description: str, enabled: bool = True) -> Iterator[T]:
-    """Yield `items`, showing a progress bar on stderr when `enabled`."""
-    if not enabled:
-        yield from items
+@contextlib.contextmanager
+def progress_bar(total: int, description: str, enabled: bool = True) -> Iterator[Callable[[int], None]]:
+    """Yield an `advance(n=1)` function that moves a bar of `total` steps shown on stderr."""
+    if not enabled or total <= 0:
+        yield lambda n=1: None
         return
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -19,6 +18,4 @@ def track(items: Iterable[T], total: int, description: str, enabled: bool = True
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task(description, total=total)
-        for item in items:
-            yield item
-            bar.advance(task)
+        yield lambda n=1: bar.advance(task, n)

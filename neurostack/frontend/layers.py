@@ -34,7 +34,7 @@ class LIF(nn.Module):
     """
 
     def __init__(self, shape: tuple[int, ...], tau_mem: float, dt: float, v_th: float = 1.0,
-                 surrogate: str = "superspike", alpha: float | None = None):
+                 surrogate: str = "atan", alpha: float | None = None):
         super().__init__()
         self.shape = tuple(shape)
         self.dt = float(dt)

@@ -30,12 +30,12 @@ class ModelConfig:
     kernel_size: int = 5  # csnn, along frequency
     stride: int = 2  # csnn
     dt: float = 1e-3
-    tau_mem: float = 0.02
-    tau_out: float = 0.02
+    tau_mem: float = 0.005
+    tau_out: float = 0.005
     v_th: float = 1.0
-    surrogate: str = "superspike"
-    dropout: float = 0.1
-    init_gain: float = 3.0  # synaptic weights start at gain x PyTorch's default init, so neurons fire from step one
+    surrogate: str = "atan"
+    dropout: float = 0.3
+    init_std: float = 2.0  # data-dependent init: each synaptic layer's current starts with this std (see calibrate_init)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -101,20 +101,21 @@ def _mlp(cfg: ModelConfig) -> list[tuple[str, nn.Module]]:
 
 
 def _csnn(cfg: ModelConfig) -> list[tuple[str, nn.Module]]:
-    """Convolutions along frequency on each time step (channels, bins); time is the neurons' job."""
-    if len(cfg.input_shape) != 2:
-        raise NeurostackError(f"csnn needs input shaped (channels, bins), got {cfg.input_shape}")
-    c_in, length = cfg.input_shape
+    """Strided convolutions over the (frames, bins) image (Conv2d) or along frequency (Conv1d, streaming)."""
+    if len(cfg.input_shape) not in (2, 3):
+        raise NeurostackError(f"csnn needs input shaped (1, bins) or (1, frames, bins), got {cfg.input_shape}")
+    c_in, *size = cfg.input_shape
+    conv_cls = nn.Conv2d if len(size) == 2 else nn.Conv1d
     stages: list[tuple[str, nn.Module]] = []
     pad = cfg.kernel_size // 2
     for k, c in enumerate(cfg.channels, start=1):
-        conv = nn.Conv1d(c_in, c, cfg.kernel_size, stride=cfg.stride, padding=pad)
-        length = (length + 2 * pad - cfg.kernel_size) // cfg.stride + 1
+        conv = conv_cls(c_in, c, cfg.kernel_size, stride=cfg.stride, padding=pad)
+        size = [(s + 2 * pad - cfg.kernel_size) // cfg.stride + 1 for s in size]
         stages.append((f"conv{k}", TimeDistributed(conv)))
-        stages.append((f"lif_c{k}", LIF((c, length), cfg.tau_mem, cfg.dt, cfg.v_th, cfg.surrogate)))
+        stages.append((f"lif_c{k}", LIF((c, *size), cfg.tau_mem, cfg.dt, cfg.v_th, cfg.surrogate)))
         c_in = c
     stages.append(("flatten", TimeDistributed(nn.Flatten())))
-    n_in = c_in * length
+    n_in = c_in * int(torch.tensor(size).prod())
     for k, n in enumerate(cfg.hidden, start=1):
         stages.append((f"fc{k}", TimeDistributed(nn.Linear(n_in, n))))
         stages.append((f"lif{k}", LIF((n,), cfg.tau_mem, cfg.dt, cfg.v_th, cfg.surrogate)))
@@ -129,23 +130,37 @@ def _csnn(cfg: ModelConfig) -> list[tuple[str, nn.Module]]:
 _BUILDERS = {"mlp": _mlp, "csnn": _csnn}
 
 
-def model_input_shape(name: str, feature_shape: tuple[int, ...]) -> tuple[int, ...]:
-    """The per-step input shape model `name` takes for data whose per-step features are `feature_shape`."""
-    if name == "csnn" and len(feature_shape) == 1:
-        return (1, feature_shape[0])
-    return tuple(feature_shape)
+def model_input_shape(name: str, view: str, frames: int, bins: int, values_per_step: int) -> tuple[int, ...]:
+    """The per-step input shape of model `name`: the csnn sees an image (1, frames, bins) or a spectrum (1, bins)."""
+    if name == "csnn":
+        return (1, frames, bins) if view == "image" else (1, values_per_step)
+    return (values_per_step,)
 
 
 def build_model(config: ModelConfig) -> SpikingClassifier:
     """Build the model named in `config` (one of `MODELS`)."""
     if config.name not in _BUILDERS:
         raise NeurostackError(f"unknown model '{config.name}': choose one of {', '.join(MODELS)}")
-    model = SpikingClassifier(config, _BUILDERS[config.name](config))
-    with torch.no_grad():  # PyTorch's default init is scaled for ANNs; spiking layers need larger currents
-        for m in model.modules():
-            if isinstance(m, (nn.Linear, nn.Conv1d)):
-                m.weight.mul_(config.init_gain)
-    return model
+    return SpikingClassifier(config, _BUILDERS[config.name](config))
+
+
+@torch.no_grad()
+def calibrate_init(model: SpikingClassifier, x: torch.Tensor, target_std: float = 1.0) -> None:
+    """Data-dependent init (in the spirit of LSUV): scale each synaptic stage, first to last, so that the
+    current it drives on the batch `x` (T, B, *input_shape) has standard deviation `target_std` (in units of
+    the threshold), so every layer starts out spiking whatever the input's scale."""
+    was_training = model.training
+    model.eval()
+    for name, stage in zip(model.stage_names, model.stages):
+        if not isinstance(stage, TimeDistributed) or not isinstance(stage.module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+            continue
+        _, outs, _ = model.run(x, record=True)
+        std = float(outs[name].std())
+        if std > 0:
+            stage.module.weight.mul_(target_std / std)
+            if stage.module.bias is not None:
+                stage.module.bias.mul_(target_std / std)
+    model.train(was_training)
 
 
 def count_parameters(model: nn.Module) -> int:

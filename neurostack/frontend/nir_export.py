@@ -40,6 +40,11 @@ def _stage_to_node(stage: nn.Module, in_shape: tuple[int, ...]) -> nir.NIRNode:
             bias = _np(m.bias) if m.bias is not None else np.zeros(m.out_channels, np.float32)
             return nir.Conv1d(input_shape=int(in_shape[-1]), weight=_np(m.weight), stride=int(m.stride[0]),
                               padding=int(m.padding[0]), dilation=int(m.dilation[0]), groups=int(m.groups), bias=bias)
+        if isinstance(m, nn.Conv2d):
+            bias = _np(m.bias) if m.bias is not None else np.zeros(m.out_channels, np.float32)
+            return nir.Conv2d(input_shape=tuple(int(s) for s in in_shape[-2:]), weight=_np(m.weight),
+                              stride=tuple(m.stride), padding=tuple(m.padding), dilation=tuple(m.dilation),
+                              groups=int(m.groups), bias=bias)
         if isinstance(m, nn.Flatten):
             return nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=0, end_dim=-1)
     if isinstance(stage, LIF):
@@ -88,7 +93,8 @@ def run_metadata(cfg, classes: list[str]) -> dict:
         "dt": cfg.model.dt,
         "convention": "spec",
         "input": {"data": cfg.data, "split": cfg.split, "data_seed": cfg.data_seed, "features": cfg.features,
-                  "encoder": cfg.encoder, "steps_per_frame": cfg.steps_per_frame, "encoder_seed": cfg.seed,
+                  "view": cfg.view, "encoder": cfg.encoder, "steps": cfg.steps, "steps_per_frame": cfg.steps_per_frame,
+                  "encoder_seed": cfg.seed,
                   "shape": list(cfg.model.input_shape)},
         "readout": {"node": readout, "rule": "max_over_time"},
         "classes": classes,

@@ -15,17 +15,25 @@ class TrainConfig:
     split: str = "standard"
     data_seed: int = 0  # decides the data set itself (synthesis, validation split), not the training
     features: dict = field(default_factory=dict)  # FeatureConfig fields (kind, n_bins, hop_s, ...)
+    view: str = "image"  # image: the whole feature matrix at every step | sequence: one frame per step
     encoder: str = "none"  # none (real-valued current) | rate | latency | delta
-    steps_per_frame: int = 1
+    steps: int = 25  # time steps per sample in the image view
+    steps_per_frame: int = 1  # sequence view, rate/latency encoders
     model: ModelConfig = field(default_factory=ModelConfig)
-    epochs: int = 20
+    epochs: int = 30
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 1e-4
     label_smoothing: float = 0.0
+    time_shift: int = 4  # augmentation: random shift of each training sample by up to this many frames
     seed: int = 0
     device: str = "auto"
     cache_dir: str | None = None
+
+    def input_spec(self):
+        from neurostack.inputs import InputSpec
+
+        return InputSpec(self.view, self.encoder, self.steps, self.steps_per_frame)
 
     def to_dict(self) -> dict:
         d = asdict(self)

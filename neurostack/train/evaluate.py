@@ -6,17 +6,17 @@ import numpy as np
 import torch
 
 from neurostack.frontend.models import SpikingClassifier
-from neurostack.inputs import encode_for_eval
+from neurostack.inputs import InputSpec, encode_for_eval
 from neurostack.train.inputs import to_time_major
 
 
 @torch.no_grad()
-def predict(model: SpikingClassifier, x: np.ndarray, *, encoder: str, steps_per_frame: int, seed: int,
+def predict(model: SpikingClassifier, x: np.ndarray, *, spec: InputSpec, seed: int,
             device: torch.device) -> np.ndarray:
     """Class predictions (N,) for features x (N, T, F), encoded as at training time with the evaluation seed."""
     model.eval()
     preds = [model(to_time_major(xb, device)).argmax(dim=1).cpu().numpy()
-             for _, xb in encode_for_eval(x, encoder, steps_per_frame, seed, model.config.input_shape)]
+             for _, xb in encode_for_eval(x, spec, seed, model.config.input_shape)]
     return np.concatenate(preds) if preds else np.zeros(0, dtype=np.int64)
 
 

@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 
 from neurostack.atomic import write_json
-from neurostack.data import Dataset
+
 from neurostack.errors import NeurostackError
-from neurostack.frontend.models import SpikingClassifier, build_model, count_parameters
+from neurostack.frontend.models import SpikingClassifier, build_model, calibrate_init, count_parameters
 from neurostack.train.checkpoint import load_checkpoint, save_checkpoint, save_weights
 from neurostack.train.config import TrainConfig
 from neurostack.train.evaluate import confusion_matrix, predict
@@ -54,6 +54,19 @@ class EpochReport:
 ProgressFn = Callable[[int, int, float, float], None]  # (batch, n_batches, running loss, running accuracy)
 
 
+def augment(x: np.ndarray, rng: np.random.Generator, max_shift: int) -> np.ndarray:
+    """Random time shift of each sample by up to `max_shift` frames (zero-filled): x (B, frames, bins)."""
+    if max_shift <= 0:
+        return x
+    out = np.zeros_like(x)
+    for k, s in enumerate(rng.integers(-max_shift, max_shift + 1, size=len(x))):
+        if s >= 0:
+            out[k, s:] = x[k, :x.shape[1] - s]
+        else:
+            out[k, :s] = x[k, -s:]
+    return out
+
+
 def _epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7_919) % (2**31)
 
@@ -66,11 +79,12 @@ def train_epoch(model: SpikingClassifier, optimiser: torch.optim.Optimizer, x: n
     torch.manual_seed(seed)
     order = np.random.default_rng(seed).permutation(len(x))
     enc_rng = np.random.default_rng(seed + 1)
+    aug_rng = np.random.default_rng(seed + 2)
     n_batches = math.ceil(len(x) / cfg.batch_size)
     total_loss = total_correct = total_seen = 0.0
     for b in range(n_batches):
         idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-        xb = encode_batch(x[idx], cfg.encoder, cfg.steps_per_frame, enc_rng, cfg.model.input_shape)
+        xb = encode_batch(augment(x[idx], aug_rng, cfg.time_shift), cfg.input_spec(), enc_rng, cfg.model.input_shape)
         yb = torch.from_numpy(y[idx]).to(device)
         scores = model(to_time_major(xb, device))
         loss = F.cross_entropy(scores, yb, label_smoothing=cfg.label_smoothing)
@@ -88,11 +102,11 @@ def train_epoch(model: SpikingClassifier, optimiser: torch.optim.Optimizer, x: n
 def _accuracy(model, x, y, cfg, device) -> float:
     if len(x) == 0:
         return float("nan")
-    pred = predict(model, x, encoder=cfg.encoder, steps_per_frame=cfg.steps_per_frame, seed=cfg.seed, device=device)
+    pred = predict(model, x, spec=cfg.input_spec(), seed=cfg.seed, device=device)
     return float((pred == y).mean())
 
 
-def train(cfg: TrainConfig, data: Dataset, run: RunPaths, *, resume: bool = False,
+def train(cfg: TrainConfig, data, run: RunPaths, *, resume: bool = False,
           on_epoch_start: Callable[[int, int, int], None] | None = None,
           on_batch: ProgressFn | None = None,
           on_epoch_end: Callable[[EpochReport], None] | None = None) -> dict:
@@ -102,6 +116,11 @@ def train(cfg: TrainConfig, data: Dataset, run: RunPaths, *, resume: bool = Fals
         raise NeurostackError(f"{cfg.data}: split '{cfg.split}' leaves no training data")
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model).to(device)
+    if not resume or not run.last_checkpoint.is_file():
+        n = min(len(data.x["train"]), 256)
+        sample = encode_batch(data.x["train"][:n], cfg.input_spec(), np.random.default_rng(cfg.seed),
+                              cfg.model.input_shape)
+        calibrate_init(model, to_time_major(sample, device), cfg.model.init_std)
     optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(cfg.epochs, 1))
     history: list[dict] = []
@@ -146,8 +165,7 @@ def train(cfg: TrainConfig, data: Dataset, run: RunPaths, *, resume: bool = Fals
     from neurostack.train.checkpoint import load_weights
 
     load_weights(run.best_weights, model)
-    pred = predict(model, data.x["test"], encoder=cfg.encoder, steps_per_frame=cfg.steps_per_frame,
-                   seed=cfg.seed, device=device)
+    pred = predict(model, data.x["test"], spec=cfg.input_spec(), seed=cfg.seed, device=device)
     test_acc = float((pred == data.y["test"]).mean()) if len(pred) else float("nan")
     cm = confusion_matrix(data.y["test"], pred, len(data.classes))
     metrics = {

@@ -20,12 +20,12 @@ from neurostack.frontend.surrogate import SURROGATES
 from neurostack.train.config import TrainConfig
 from neurostack.train.rundir import RunPaths, read_config
 
-DEFAULT_EPOCHS = 20
+DEFAULT_EPOCHS = 30
 
 
 def _parse_hidden(hidden: str | None) -> tuple[int, ...]:
     if hidden is None:
-        return (256,)
+        return (512,)
     try:
         sizes = tuple(int(h) for h in hidden.split(",") if h.strip())
     except ValueError:
@@ -35,7 +35,7 @@ def _parse_hidden(hidden: str | None) -> tuple[int, ...]:
     return sizes
 
 
-def resolve_config(*, data, split, model_name, epochs, batch_size, lr, hidden, encoder, steps_per_frame,
+def resolve_config(*, data, split, model_name, epochs, batch_size, lr, hidden, view, encoder, steps, steps_per_frame,
                    feature_kind, n_bins, surrogate, device, seed, cache_dir) -> TrainConfig:
     """Check the options a user gave and build the run's config (input shape is filled in from the data)."""
     from neurostack.data import ENCODERS
@@ -47,10 +47,15 @@ def resolve_config(*, data, split, model_name, epochs, batch_size, lr, hidden, e
     if surrogate not in SURROGATES:
         raise NeurostackError(f"unknown surrogate '{surrogate}': choose one of {', '.join(SURROGATES)}")
     model = ModelConfig(name=model_name, hidden=_parse_hidden(hidden), surrogate=surrogate)
-    return TrainConfig(data=data, split=split, encoder=encoder, steps_per_frame=steps_per_frame,
-                       features={"kind": feature_kind, "n_bins": n_bins}, model=model,
+    features = {"kind": feature_kind, "n_bins": n_bins}
+    if view == "image":
+        features["hop_s"] = 0.02  # 50 frames per second keeps the flattened image small
+    cfg = TrainConfig(data=data, split=split, view=view, encoder=encoder, steps=steps, steps_per_frame=steps_per_frame,
+                       features=features, model=model,
                        epochs=epochs or DEFAULT_EPOCHS, batch_size=batch_size, lr=lr, seed=seed, device=device,
                        cache_dir=cache_dir)
+    cfg.input_spec().check()
+    return cfg
 
 
 def load_data(cfg: TrainConfig, *, limit: int | None = None, progress: bool = True):
@@ -63,12 +68,9 @@ def load_data(cfg: TrainConfig, *, limit: int | None = None, progress: bool = Tr
 
 
 def _fit_model_to_data(cfg: TrainConfig, data) -> None:
-    from neurostack.data import encoded_shape
-
-    n, t, f = data.x["train"].shape if len(data.x["train"]) else data.x["test"].shape
-    params = {"steps_per_frame": cfg.steps_per_frame} if cfg.encoder in ("rate", "latency") else {}
-    _, f_enc = encoded_shape(cfg.encoder, t, f, **params)
-    cfg.model.input_shape = model_input_shape(cfg.model.name, (f_enc,))
+    _, frames, bins = data.x["train"].shape if len(data.x["train"]) else data.x["test"].shape
+    _, f_enc = cfg.input_spec().feature_shape(frames, bins)
+    cfg.model.input_shape = model_input_shape(cfg.model.name, cfg.view, frames, bins, f_enc)
     cfg.model.n_classes = len(data.classes)
 
 

@@ -10,7 +10,7 @@ from neurostack.frontend.models import ModelConfig, build_model
 from neurostack.frontend.nir_export import METADATA_KEY, model_to_nir, write_graph
 
 
-@pytest.mark.parametrize("name,shape", [("mlp", (20,)), ("csnn", (1, 20))])
+@pytest.mark.parametrize("name,shape", [("mlp", (20,)), ("csnn", (1, 20)), ("csnn", (1, 12, 20))])
 def test_export_passes_type_check_and_follows_the_spec(tmp_path, name, shape):
     cfg = ModelConfig(name=name, input_shape=shape, n_classes=4, hidden=(16,), channels=(4, 8), tau_mem=0.02,
                       tau_out=0.05, dt=1e-3)

@@ -1,0 +1,116 @@
+"""The run loop: check the inputs, call the Numba kernels over all samples, return named arrays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numba
+import numpy as np
+
+from neurostack.errors import NeurostackError
+from neurostack.sim import kernels
+from neurostack.sim.plan import Plan
+
+
+@dataclass
+class SimResult:
+    """What a run produced. Arrays are (N, T, *node_shape) in the plan's precision.
+
+    outputs: every node's output per step (spikes or spike counts for spiking nodes, voltages for LI/CubaLI/I,
+    values for the rest), by node name (dotted for nested subgraphs). voltages: membrane voltage after each
+    step (after reset) of every neuron node, when recorded. spike_counts: total spikes per spiking node over all
+    samples and steps. input_events: per synaptic node (Affine, Linear, Conv, pooling, Scale), the number of
+    non-zero inputs it processed (the events an event-driven synapse does work for).
+    """
+
+    outputs: dict[str, np.ndarray]
+    voltages: dict[str, np.ndarray]
+    spike_counts: dict[str, int]
+    output_name: str = "output"
+    input_events: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def output(self) -> np.ndarray:
+        """The graph's Output node over time, (N, T, *output_shape)."""
+        return self.outputs[self.output_name]
+
+
+def _check_inputs(plan: Plan, inputs) -> np.ndarray:
+    x = np.asarray(inputs)
+    if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise NeurostackError(f"inputs must be a numeric array, got dtype {x.dtype}")
+    shape = tuple(plan.input_shape)
+    k = len(shape)
+    if x.ndim == k + 1 and tuple(x.shape[1:]) == shape:
+        x = x[None]
+    elif not (x.ndim == k + 2 and tuple(x.shape[2:]) == shape):
+        want = ", ".join(map(str, shape))
+        raise NeurostackError(f"inputs have shape {x.shape}, expected (N, T, {want}) or (T, {want}) for Input "
+                              f"'{plan.input_name}' of shape {shape}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise NeurostackError(f"inputs have shape {x.shape}: no samples or no time steps")
+    if not np.all(np.isfinite(x)):
+        raise NeurostackError("inputs hold NaN or infinite values")
+    return np.ascontiguousarray(x.reshape(x.shape[0], x.shape[1], -1), dtype=plan.dtype)
+
+
+def run(plan: Plan, inputs: np.ndarray, *, record_voltages: bool = False, parallel: bool = True,
+        record: Iterable[str] | None = None) -> SimResult:
+    """Simulate `inputs` (N, T, *input_shape), or one sample (T, *input_shape), through the plan.
+
+    Samples run in parallel threads (numba prange) unless `parallel` is False; one sample streams on one
+    thread. `record` limits which nodes' outputs are kept (default: all; the Output node is always kept), to
+    save memory on long runs.
+    """
+    x = _check_inputs(plan, inputs)
+    n_samples, steps = x.shape[:2]
+    names = plan.node_names
+    wanted = set(names) if record is None else set(record) | {plan.output_name}
+    unknown = wanted - set(names)
+    if unknown:
+        raise NeurostackError(f"cannot record unknown node(s) {', '.join(sorted(unknown))}")
+    rec_nodes = [i for i, n in enumerate(names) if n in wanted]
+    rec_len = [int(plan.out_len[i]) for i in rec_nodes]
+    rec_off = np.concatenate([[0], np.cumsum(rec_len)[:-1]]).astype(np.int64) if rec_nodes else np.zeros(0, np.int64)
+    rec = np.zeros((n_samples, steps, int(sum(rec_len))), plan.dtype)
+
+    v_nodes = [i for i in range(len(names)) if plan.v_off[i] >= 0] if record_voltages else []
+    v_len = [int(plan.out_len[i]) for i in v_nodes]
+    v_rec_off = np.concatenate([[0], np.cumsum(v_len)[:-1]]).astype(np.int64) if v_nodes else np.zeros(0, np.int64)
+    vrec = np.zeros((n_samples, steps if v_nodes else 0, int(sum(v_len))), plan.dtype)
+    spikes = np.zeros((n_samples, len(names)), np.int64)
+    events = np.zeros((n_samples, len(names)), np.int64)
+
+    v_src = plan.v_off[v_nodes].astype(np.int64) if v_nodes else np.zeros(0, np.int64)
+    threads = numba.get_num_threads()
+    if not parallel:
+        numba.set_num_threads(1)
+    try:
+        kernels.run_parallel(
+            x, plan.kinds, plan.out_off, plan.out_len, plan.in_len, plan.src_ptr, plan.src_node, plan.src_prev,
+            plan.fp_off, plan.ip_off, plan.st_off, plan.st_len, plan.fparams, plan.iparams, plan.prev_nodes,
+            int(plan.out_len.sum()), int(plan.st_len.sum()), int(plan.max_in),
+            np.asarray(rec_nodes, np.int64), rec_off, rec,
+            np.asarray(v_nodes, np.int64), v_src, v_rec_off, vrec, spikes, events)
+    finally:
+        numba.set_num_threads(threads)
+
+    outputs = {}
+    for q, i in enumerate(rec_nodes):
+        name = names[i]
+        outputs[name] = rec[:, :, rec_off[q]:rec_off[q] + rec_len[q]].reshape(n_samples, steps, *plan.shapes[name])
+    voltages = {}
+    for q, i in enumerate(v_nodes):
+        name = names[i]
+        voltages[name] = vrec[:, :, v_rec_off[q]:v_rec_off[q] + v_len[q]].reshape(n_samples, steps, *plan.shapes[name])
+    totals = spikes.sum(axis=0)
+    ev = events.sum(axis=0)
+    spiking = set(plan.spiking_nodes)
+    synaptic = {"Affine", "Linear", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d", "Scale"}
+    return SimResult(
+        outputs=outputs, voltages=voltages,
+        spike_counts={n: int(totals[i]) for i, n in enumerate(names) if n in spiking},
+        output_name=plan.output_name,
+        input_events={n: int(ev[i]) for i, n in enumerate(names) if plan.node_types[n] in synaptic},
+    )
