@@ -48,7 +48,7 @@ PITCH = (20, 80)
 PITCH_RANGE = (20, 90)
 RATE_WPM = (130, 230)
 VOLUME = (60, 140)
-SNR_DB = (5.0, 30.0)
+SNR_DB = (10.0, 30.0)
 NOISE_KINDS = ("white", "pink")
 SHIFT = (0.3, 0.7)
 
