@@ -84,11 +84,11 @@ def load_dataset(
     parts = {"dataset": name, "split": split, "features": features.to_dict(), "seed": int(seed), "limit": limit}
 
     if name == "synth-digits":
-        from neurostack.data import synth_digits
+        from neurostack.data import espeak, synth_digits
 
         if split != "standard":
             raise NeurostackError(f"synth-digits has only the 'standard' split (voice-disjoint), not {split!r}")
-        parts["espeak"] = [synth_digits.espeak_version(), synth_digits.available_voices(), synth_digits.REPEATS]
+        parts["espeak"] = [espeak.version(), synth_digits.available_voices(), synth_digits.REPEATS]
 
         def build() -> dict:
             x, y, meta = synth_digits.build(features, int(seed), limit=limit, progress=progress)
@@ -116,6 +116,7 @@ def load_dataset(
     else:
         from neurostack.data import heidelberg
 
+        heidelberg.check_split(name, split)
         paths = heidelberg.files_for(name, path)
         parts["path"] = str(path.resolve())
         parts["files"] = cache.file_fingerprint(paths.values())

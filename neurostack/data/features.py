@@ -134,7 +134,8 @@ def audio_features(wave: np.ndarray, sr: int, cfg: FeatureConfig) -> np.ndarray:
     )[:, : cfg.n_frames]
     if not power.max() > 1e-10:
         return np.zeros((cfg.n_frames, cfg.n_bins), dtype=np.float32)
-    db = librosa.power_to_db(power, ref=np.max, top_db=TOP_DB)
+    # scaled to its peak first, so the floor of digital silence (amin) is relative too: gain invariant
+    db = librosa.power_to_db(power / power.max(), ref=np.max, top_db=TOP_DB)
     if cfg.kind == "mel":
         out = (db + TOP_DB) / TOP_DB
     else:

@@ -30,6 +30,7 @@ FILES = {
     "shd": {"train": "shd_train.h5", "test": "shd_test.h5"},
     "ssc": {"train": "ssc_train.h5", "val": "ssc_valid.h5", "test": "ssc_test.h5"},
 }
+N_CLASSES = {"shd": 20, "ssc": 35}  # class names are "0".."N-1" when a file has no extra/keys
 VAL_FRACTION = 0.1  # SHD has no validation file: a seeded share of its training file
 REQUIRED_KEYS = ("spikes/times", "spikes/units", "labels")
 DEFAULT_CHANNELS = 70  # 700 units summed in groups of 10 unless a FeatureConfig says otherwise
@@ -45,6 +46,12 @@ def files_for(kind: str, folder: str | os.PathLike) -> dict[str, Path]:
         if not p.is_file():
             raise NeurostackError(f"{kind.upper()} folder {root} has no {p.name}")
     return paths
+
+
+def check_split(kind: str, split: str) -> None:
+    """Raise NeurostackError unless `split` is "standard" or "all"."""
+    if split not in ("standard", "all"):
+        raise NeurostackError(f"unknown {kind.upper()} split {split!r}; use 'standard' or 'all'")
 
 
 def read_h5(path: str | os.PathLike) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray, list[str] | None]:
@@ -114,8 +121,7 @@ def load(
     split "standard" uses the files' own train/test (SHD: val = seeded 10 % of train; SSC: the
     valid file); "all" puts every sample of every file in test.
     """
-    if split not in ("standard", "all"):
-        raise NeurostackError(f"unknown {kind.upper()} split {split!r}; use 'standard' or 'all'")
+    check_split(kind, split)
     paths = files_for(kind, folder)
     raw = {s: read_h5(p) for s, p in paths.items()}
     parts: dict[str, list[tuple[str, int]]] = {s: [(s, i) for i in range(len(raw[s][2]))] for s in raw}
@@ -139,9 +145,12 @@ def load(
             x[s] = frames
             y[s] = np.array([raw[src][2][i] for src, i in refs], dtype=np.int64)
 
-    n_classes = int(max((r[2].max() + 1 for r in raw.values() if r[2].size), default=0))
+    n_labels = int(max((r[2].max() + 1 for r in raw.values() if r[2].size), default=0))
     keys = next((r[3] for r in raw.values() if r[3] is not None), None)
-    classes = list(keys[:n_classes]) if keys is not None and len(keys) >= n_classes else [str(c) for c in range(n_classes)]
+    if keys is not None and len(keys) >= n_labels:
+        classes = list(keys)
+    else:
+        classes = [str(c) for c in range(max(N_CLASSES[kind], n_labels))]
     meta = {"files": {s: str(p) for s, p in paths.items()}, "n_units": N_UNITS,
             "dropped_after_s": cfg.duration_s}
     return x, y, classes, meta

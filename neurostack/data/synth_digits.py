@@ -1,25 +1,22 @@
-"""synth-digits: English and German spoken digits synthesised offline with eSpeak NG.
+"""synth-digits: English and German spoken digits synthesised offline with eSpeak NG (see espeak.py).
 
-The eSpeak NG shared library bundled by `espeakng-loader` is driven through ctypes (no system
-package, no subprocess). 20 classes, "en-0".."en-9" then "de-0".."de-9" (label = lang * 10 + digit,
-as in SHD). A speaker is an eSpeak voice variant (voices/!v: m1..m8, f1..f5, klatt.., named voices);
-each utterance draws its own pitch, pitch range, speaking rate, volume, time shift and background
-noise (white or pink at 5-30 dB SNR). Validation and test voices never occur in training.
-Everything is drawn from the seed, so the same seed gives byte-identical features.
+20 classes, "en-0".."en-9" then "de-0".."de-9" (label = language * 10 + digit, as in SHD). A speaker
+is an eSpeak voice variant (m1..m8, f1..f5, klatt..klatt6 and about 80 named variants); every voice
+says every class REPEATS times, each utterance with its own pitch, pitch range, speaking rate,
+volume, time shift and background noise (white or pink, 10-30 dB SNR). About 70 / 15 / 15 % of the
+voices are train / val / test: validation and test voices never occur in training. Everything is
+drawn from the seed, so the same seed gives byte-identical features.
 """
 
 from __future__ import annotations
 
-import _ctypes
-import ctypes
 import hashlib
-import threading
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import librosa
 import numpy as np
 
+from neurostack.data import espeak
 from neurostack.data._progress import progress_bar
 from neurostack.data._subset import seeded_subset
 from neurostack.data.features import FeatureConfig, audio_features, fit_length
@@ -52,137 +49,9 @@ SNR_DB = (10.0, 30.0)
 NOISE_KINDS = ("white", "pink")
 SHIFT = (0.3, 0.7)
 
-# eSpeak NG C API constants (speak_lib.h).
-_AUDIO_OUTPUT_SYNCHRONOUS = 2
-_INITIALIZE_DONT_EXIT = 0x8000
-_CHARS_UTF8 = 1
-_POS_CHARACTER = 1
-_RATE, _VOLUME, _PITCH, _RANGE = 1, 2, 3, 4
-_SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
-
-
-def _data_path() -> Path:
-    try:
-        import espeakng_loader
-
-        return Path(espeakng_loader.get_data_path())
-    except Exception as exc:
-        raise NeurostackError(f"cannot find the eSpeak NG data of espeakng-loader ({exc})") from None
-
-
-class _Espeak:
-    """One freshly loaded and initialised eSpeak NG library.
-
-    eSpeak keeps synthesis state in C globals (pitch flutter phase, gain control, resonators,
-    random generators) that carry over from one utterance to the next, so the same call gives
-    different samples depending on what was said before. Loading the library anew for each
-    utterance (about 1 ms) and unloading it afterwards makes every utterance depend only on its
-    own arguments. Use as a context manager; not thread-safe (callers hold `_LOCK`).
-    """
-
-    def __init__(self) -> None:
-        import espeakng_loader
-
-        self.data_path = _data_path()
-        try:
-            lib = ctypes.CDLL(espeakng_loader.get_library_path())
-        except OSError as exc:
-            raise NeurostackError(f"cannot load the eSpeak NG library of espeakng-loader ({exc})") from None
-        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-        lib.espeak_Initialize.restype = ctypes.c_int
-        lib.espeak_SetSynthCallback.argtypes = [_SYNTH_CALLBACK]
-        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-        lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-                                     ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
-        lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
-        lib.espeak_Info.argtypes = [ctypes.c_void_p]
-        lib.espeak_Info.restype = ctypes.c_char_p
-        self._lib = lib
-        self._libc = ctypes.CDLL(None)  # breathy voices draw from libc rand()
-        self.sample_rate = lib.espeak_Initialize(
-            _AUDIO_OUTPUT_SYNCHRONOUS, 0, str(self.data_path).encode(), _INITIALIZE_DONT_EXIT
-        )
-        if self.sample_rate <= 0:
-            self.close()
-            raise NeurostackError(f"eSpeak NG failed to initialise with data at {self.data_path}")
-        self.version = lib.espeak_Info(None).decode()
-        self._chunks: list[np.ndarray] = []
-        self._callback = _SYNTH_CALLBACK(self._collect)  # keep a reference: C holds the pointer
-        lib.espeak_SetSynthCallback(self._callback)
-
-    def __enter__(self) -> "_Espeak":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Terminate eSpeak and unload the library so the next load starts from clean globals."""
-        lib, self._lib = self._lib, None
-        if lib is not None:
-            if getattr(self, "sample_rate", 0) > 0:
-                lib.espeak_Terminate()
-            _ctypes.dlclose(lib._handle)
-
-    def _collect(self, wav, n_samples, events) -> int:
-        if n_samples > 0:
-            self._chunks.append(np.ctypeslib.as_array(wav, shape=(n_samples,)).copy())
-        return 0  # 0 = continue synthesis
-
-    def synth(self, text: str, voice: str, rate: int, pitch: int, pitch_range: int, volume: int,
-              seed: int = 0) -> np.ndarray:
-        """Speak `text` with `voice` (e.g. "en+m3"); int16 samples at `self.sample_rate` Hz.
-
-        eSpeak seeds its random generator from the clock; `seed` reseeds it (and libc's).
-        """
-        lib = self._lib
-        lib.espeak_ng_SetRandSeed(seed % 2**31)
-        self._libc.srand(ctypes.c_uint(seed % 2**31))
-        if lib.espeak_SetVoiceByName(voice.encode()) != 0:
-            raise NeurostackError(f"eSpeak NG has no voice {voice!r}")
-        for param, value in ((_RATE, rate), (_PITCH, pitch), (_RANGE, pitch_range), (_VOLUME, volume)):
-            lib.espeak_SetParameter(param, int(value), 0)
-        self._chunks = []
-        data = text.encode("utf-8") + b"\0"
-        err = lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
-        lib.espeak_Synchronize()
-        if err != 0:
-            raise NeurostackError(f"eSpeak NG failed to synthesise {text!r} with {voice!r} (error {err})")
-        return np.concatenate(self._chunks) if self._chunks else np.zeros(0, dtype=np.int16)
-
-
-_LOCK = threading.Lock()  # eSpeak is process-global: one engine at a time
-_VERSION: str | None = None
-
-
-def speak_many(requests: list[dict]) -> tuple[list[np.ndarray], int]:
-    """Synthesise several utterances in order with one freshly loaded engine.
-
-    Each request holds the arguments of `_Espeak.synth` (text, voice, rate, pitch, pitch_range,
-    volume, seed). eSpeak's carried-over state makes each result depend on the requests before it
-    in the list (and nothing else). Returns (int16 sample arrays, sample rate in Hz).
-    """
-    global _VERSION
-    with _LOCK, _Espeak() as engine:
-        _VERSION = engine.version
-        return [engine.synth(**r) for r in requests], engine.sample_rate
-
-
-def espeak_version() -> str:
-    """Version string of the bundled eSpeak NG library."""
-    global _VERSION
-    if _VERSION is None:
-        with _LOCK, _Espeak() as engine:
-            _VERSION = engine.version
-    return _VERSION
-
-
 def available_voices() -> list[str]:
-    """Sorted eSpeak voice variants usable as speakers (files in espeak-ng-data/voices/!v)."""
-    folder = _data_path() / "voices" / "!v"
-    names = sorted(p.name for p in folder.iterdir() if p.is_file())
-    return [n for n in names if n not in EXCLUDED_VARIANTS and n.isprintable() and " " not in n]
+    """Sorted eSpeak voice variants usable as speakers."""
+    return [v for v in espeak.variants() if v not in EXCLUDED_VARIANTS and v.isprintable() and " " not in v]
 
 
 def split_voices(voices: list[str], seed: int) -> dict[str, list[str]]:
@@ -206,7 +75,7 @@ def split_voices(voices: list[str], seed: int) -> dict[str, list[str]]:
 
 @dataclass(frozen=True)
 class Utterance:
-    """Everything needed to render one clip; `uid` seeds its noise."""
+    """Everything needed to render one clip; `uid` seeds eSpeak's random generators and the noise."""
 
     label: int
     voice: str
@@ -322,16 +191,19 @@ def build(
     with progress_bar(sum(map(len, chosen.values())), "synthesising synth-digits", progress) as advance:
         for split, utts in full.items():
             wanted = set(chosen[split])
+            groups: dict[tuple[str, str], list[int]] = {}
+            for i, u in enumerate(utts):
+                groups.setdefault((u.voice, u.lang), []).append(i)
             feats = {}
-            # eSpeak state carries over between utterances, so each (voice, language) group is
-            # synthesised by a fresh engine in plan order, up to its last wanted utterance.
-            for key in dict.fromkeys((u.voice, u.lang) for u in utts):
-                group = [i for i, u in enumerate(utts) if (u.voice, u.lang) == key]
+            # eSpeak output depends on the utterances before it in an engine's life, so each
+            # (voice, language) group is spoken by a fresh engine in plan order, up to its last
+            # wanted utterance: an utterance's features do not depend on `limit`.
+            for group in groups.values():
                 while group and group[-1] not in wanted:
                     group.pop()
                 if not group:
                     continue
-                pcms, sr = speak_many([_request(utts[i]) for i in group])
+                pcms, sr = espeak.speak_many([_request(utts[i]) for i in group])
                 for i, pcm in zip(group, pcms):
                     if i in wanted:
                         feats[i] = audio_features(mix(utts[i], pcm, sr, cfg), cfg.sample_rate, cfg)
@@ -342,7 +214,7 @@ def build(
             y[split] = np.array([utts[i].label for i in order], dtype=np.int64)
             speakers[split] = sorted({utts[i].voice for i in order})
     meta = {
-        "espeak_version": espeak_version(),
+        "espeak_version": espeak.version(),
         "repeats": repeats,
         "speakers": speakers,
         "voices_split": by_split,
@@ -351,7 +223,3 @@ def build(
     }
     return x, y, meta
 
-
-def utterance_dict(utt: Utterance) -> dict:
-    """JSON-able description of one utterance."""
-    return asdict(utt)
