@@ -15,3 +15,10 @@ def seeded_subset(items: list[T], limit: int | None, seed: int) -> list[T]:
         return list(items)
     keep = np.sort(np.random.default_rng([seed, 0x11A1]).permutation(len(items))[: max(0, limit)])
     return [items[i] for i in keep]
+
+
+def seeded_holdout(items: list[T], fraction: float, seed: int) -> tuple[list[T], list[T]]:
+    """Split `items` into (kept, held out): round(fraction * len) items drawn from `seed`, order kept."""
+    n_out = int(round(fraction * len(items)))
+    out = set(np.random.default_rng([seed, 0x7A1]).permutation(len(items))[:n_out].tolist())
+    return [x for i, x in enumerate(items) if i not in out], [x for i, x in enumerate(items) if i in out]

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from neurostack.data._progress import progress_bar
+from neurostack.data._subset import seeded_holdout
 from neurostack.data.features import FeatureConfig, file_features
 from neurostack.errors import NeurostackError
 
@@ -73,13 +74,8 @@ def split_recordings(recs: list[Recording], split: str, seed: int = 0) -> dict[s
             )
         test = [r for r in recs if r.speaker in names]
         rest = [r for r in recs if r.speaker not in names]
-        n_val = int(round(VAL_FRACTION * len(rest)))
-        val_idx = set(np.random.default_rng([seed, 0xF5DD]).permutation(len(rest))[:n_val].tolist())
-        return {
-            "train": [r for i, r in enumerate(rest) if i not in val_idx],
-            "val": [r for i, r in enumerate(rest) if i in val_idx],
-            "test": test,
-        }
+        train, val = seeded_holdout(rest, VAL_FRACTION, seed)
+        return {"train": train, "val": val, "test": test}
     raise NeurostackError(f"unknown FSDD split {split!r}; use one of: {', '.join(SPLITS)}")
 
 

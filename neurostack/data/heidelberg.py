@@ -20,7 +20,7 @@ import h5py
 import numpy as np
 
 from neurostack.data._progress import progress_bar
-from neurostack.data._subset import seeded_subset
+from neurostack.data._subset import seeded_holdout, seeded_subset
 from neurostack.data.features import FeatureConfig
 from neurostack.errors import NeurostackError
 
@@ -126,10 +126,8 @@ def load(
     raw = {s: read_h5(p) for s, p in paths.items()}
     parts: dict[str, list[tuple[str, int]]] = {s: [(s, i) for i in range(len(raw[s][2]))] for s in raw}
     if kind == "shd" and split == "standard":
-        train = parts["train"]
-        val_idx = set(np.random.default_rng([seed, 0x5D]).permutation(len(train))[: int(round(VAL_FRACTION * len(train)))].tolist())
-        parts = {"train": [r for i, r in enumerate(train) if i not in val_idx],
-                 "val": [r for i, r in enumerate(train) if i in val_idx], "test": parts["test"]}
+        train, val = seeded_holdout(parts["train"], VAL_FRACTION, seed)
+        parts = {"train": train, "val": val, "test": parts["test"]}
     if split == "all":
         parts = {"train": [], "val": [], "test": [r for s in raw for r in parts[s]]}
     parts = {s: seeded_subset(r, limit, seed) for s, r in parts.items()}
@@ -151,6 +149,6 @@ def load(
         classes = list(keys)
     else:
         classes = [str(c) for c in range(max(N_CLASSES[kind], n_labels))]
-    meta = {"files": {s: str(p) for s, p in paths.items()}, "n_units": N_UNITS,
-            "dropped_after_s": cfg.duration_s}
+    meta = {"source_files": {s: str(p) for s, p in paths.items()}, "n_units": N_UNITS,
+            "spikes_dropped_after_s": cfg.duration_s}
     return x, y, classes, meta
