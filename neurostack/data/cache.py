@@ -21,7 +21,7 @@ import numpy as np
 
 from neurostack.atomic import write_with
 
-CACHE_VERSION = 1  # bump when feature or dataset code changes what gets computed
+CACHE_VERSION = 2  # bump when feature or dataset code changes what gets computed
 SPLITS = ("train", "val", "test")
 
 

@@ -84,11 +84,11 @@ def load_dataset(
     parts = {"dataset": name, "split": split, "features": features.to_dict(), "seed": int(seed), "limit": limit}
 
     if name == "synth-digits":
-        from neurostack.data import espeak, synth_digits
+        from neurostack.data import synth_digits
 
         if split != "standard":
             raise NeurostackError(f"synth-digits has only the 'standard' split (voice-disjoint), not {split!r}")
-        parts["espeak"] = [espeak.version(), synth_digits.available_voices(), synth_digits.REPEATS]
+        parts["recipe"] = synth_digits.recipe()
 
         def build() -> dict:
             x, y, meta = synth_digits.build(features, int(seed), limit=limit, progress=progress)

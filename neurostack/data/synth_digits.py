@@ -3,9 +3,9 @@
 20 classes, "en-0".."en-9" then "de-0".."de-9" (label = language * 10 + digit, as in SHD). A speaker
 is an eSpeak voice variant (m1..m8, f1..f5, klatt..klatt6 and about 80 named variants); every voice
 says every class REPEATS times, each utterance with its own pitch, pitch range, speaking rate,
-volume, time shift and background noise (white or pink, 10-30 dB SNR). About 70 / 15 / 15 % of the
-voices are train / val / test: validation and test voices never occur in training. Everything is
-drawn from the seed, so the same seed gives byte-identical features.
+volume, time shift and background noise (white or pink, 10-30 dB SNR). About
+70 / 15 / 15 % of the voices are train / val / test: validation and test voices never occur in
+training. Everything is drawn from the seed, so the same seed gives byte-identical features.
 """
 
 from __future__ import annotations
@@ -32,11 +32,15 @@ SPLIT_FRACTIONS = {"val": 0.15, "test": 0.15}  # of the voices; the rest train
 REPEATS = 2  # utterances per (voice, class), each with fresh prosody and noise
 # "fast" is an unstable test voice (its own file says so); names with spaces cannot follow "+".
 EXCLUDED_VARIANTS = frozenset({"fast"})
-# Atypical variants (a formant 1-3 moved by more than 35 % or zeroed, or unvoiced / whispered):
-# they diversify training but are never held out, so val/test measure natural-sounding new voices.
+# Atypical variants: a formant 1-3 moved by 20 % or more from eSpeak's default (or zeroed), or
+# breathy / whispered (voicing below 40 or strong breath). They diversify training but are never
+# held out, so val / test measure new voices in a natural range.
 TRAIN_ONLY_VARIANTS = frozenset({
-    "Alicia", "Andy", "AnxiousAndy", "Jacky", "Lee", "Marco", "Michael", "Tweaky", "boris", "caleb",
-    "gustave", "kaukovalta", "marcelo", "shelby", "travis", "whisper", "whisperf", "zac",
+    "Alicia", "Andy", "Annie", "AnxiousAndy", "Demonic", "Diogo", "Henrique", "Hugo", "Jacky", "Lee",
+    "Marco", "Michael", "Reed", "Tweaky", "UniRobot", "anika", "anikaRobot", "aunty", "belinda", "boris",
+    "caleb", "david", "f1", "f3", "f4", "grandma", "gustave", "ian", "kaukovalta", "linda", "m5",
+    "marcelo", "michel", "miguel", "norbert", "shelby", "steph", "steph2", "steph3", "travis",
+    "whisper", "whisperf", "zac",
 })
 
 # Per-utterance draws: uniform ranges (eSpeak units: pitch/range 0-100, rate in words/minute,
@@ -48,6 +52,20 @@ VOLUME = (60, 140)
 SNR_DB = (10.0, 30.0)
 NOISE_KINDS = ("white", "pink")
 SHIFT = (0.3, 0.7)
+
+def recipe() -> dict:
+    """JSON-able description of how the dataset is generated (for cache keys and metadata)."""
+    return {
+        "espeak_version": espeak.version(),
+        "voices": available_voices(),
+        "train_only_voices": sorted(TRAIN_ONLY_VARIANTS),
+        "split_fractions": SPLIT_FRACTIONS,
+        "repeats": REPEATS,
+        "words": WORDS,
+        "ranges": {"pitch": PITCH, "pitch_range": PITCH_RANGE, "rate_wpm": RATE_WPM, "volume": VOLUME,
+                   "snr_db": SNR_DB, "noise": NOISE_KINDS, "shift": SHIFT},
+    }
+
 
 def available_voices() -> list[str]:
     """Sorted eSpeak voice variants usable as speakers."""
@@ -141,8 +159,9 @@ def _request(utt: Utterance) -> dict:
 
 
 def mix(utt: Utterance, pcm: np.ndarray, sr: int, cfg: FeatureConfig) -> np.ndarray:
-    """The clip of `utt` from its eSpeak samples `pcm` (int16 at `sr` Hz): speech trimmed, resampled,
-    placed at its shift in cfg.duration_s of noise at its SNR. float32 (cfg.n_samples,) at cfg.sample_rate Hz.
+    """The clip of `utt` from its eSpeak samples `pcm` (int16 at `sr` Hz): speech trimmed and
+    resampled, placed at its shift in cfg.duration_s of noise at its SNR.
+    Returns float32 (cfg.n_samples,) at cfg.sample_rate Hz.
     """
     speech = pcm.astype(np.float32) / 32768.0
     if speech.size and np.abs(speech).max() > 0:
@@ -218,8 +237,7 @@ def build(
         "repeats": repeats,
         "speakers": speakers,
         "voices_split": by_split,
-        "ranges": {"pitch": PITCH, "pitch_range": PITCH_RANGE, "rate_wpm": RATE_WPM, "volume": VOLUME,
-                   "snr_db": SNR_DB, "noise": NOISE_KINDS, "shift": SHIFT},
+        "ranges": recipe()["ranges"],
     }
     return x, y, meta
 
