@@ -7,7 +7,6 @@ Heavy libraries are imported inside the commands so `neurostack --help` stays qu
 from __future__ import annotations
 
 import functools
-import json
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -71,8 +70,7 @@ def main() -> None:
 @click.option("--limit", type=click.IntRange(1), default=None, help="Use at most N samples per split (quick runs).")
 @_user_errors
 def train(data, split, model_name, epochs, batch_size, lr, hidden, view, encoder, steps, steps_per_frame, feature_kind,
-          n_bins,
-          surrogate, device, seed, out, resume, cache_dir, limit):
+          n_bins, surrogate, device, seed, out, resume, cache_dir, limit):
     """Train a spiking classifier with surrogate gradients (BPTT).
 
     Writes config.json, a checkpoint each epoch, best.safetensors, metrics.json and PNG plots into the run

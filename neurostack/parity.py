@@ -11,8 +11,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from neurostack.frontend.layers import LI, LIF
-
 
 @torch.no_grad()
 def pytorch_outputs(run_dir: str | Path, inputs: np.ndarray, precision: str = "float32", batch_size: int = 128):

@@ -5,7 +5,6 @@ Torch is imported only for `--parity`, so simulating a NIR file works where PyTo
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Callable
 
@@ -56,9 +55,9 @@ def _inputs_from_data(spec: str, split: str | None, meta: dict, input_shape: tup
         x, y = x[:limit], y[:limit]
     if len(x) == 0:
         raise NeurostackError(f"{spec}: the test split is empty")
-    spec = InputSpec(info.get("view", "sequence"), info.get("encoder", "none"), int(info.get("steps", 1)),
-                     int(info.get("steps_per_frame", 1))).check()
-    batches = [b for _, b in encode_for_eval(x, spec, int(info.get("encoder_seed", 0)), tuple(input_shape))]
+    input_spec = InputSpec(info.get("view", "sequence"), info.get("encoder", "none"), int(info.get("steps", 1)),
+                           int(info.get("steps_per_frame", 1))).check()
+    batches = [b for _, b in encode_for_eval(x, input_spec, int(info.get("encoder_seed", 0)), tuple(input_shape))]
     return np.concatenate(batches), y, list(data.classes)
 
 

@@ -7,7 +7,7 @@ maximised over time, gives the class scores (B, n_classes). Stage names are the 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 import torch
 from torch import nn

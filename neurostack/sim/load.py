@@ -23,12 +23,13 @@ from neurostack.errors import NeurostackError
 
 NIR_TYPES = {"Affine", "AvgPool2d", "Conv1d", "Conv2d", "CubaLI", "CubaLIF", "Delay", "Flatten", "I", "IF", "Input",
              "LI", "LIF", "Linear", "NIRGraph", "Output", "Scale", "SumPool2d", "Threshold"}
-_NEURON_FIELDS = {
+NEURON_PARAMS = {  # per-neuron parameters of each neuron primitive (also what lowering packs)
     "LIF": ("tau", "r", "v_leak", "v_threshold", "v_reset"),
     "LI": ("tau", "r", "v_leak"),
     "CubaLIF": ("tau_mem", "tau_syn", "r", "v_leak", "v_threshold", "v_reset", "w_in"),
     "CubaLI": ("tau_mem", "tau_syn", "r", "v_leak", "w_in"),
     "IF": ("r", "v_threshold", "v_reset"),
+    "I": ("r",),
 }
 METADATA_KEY = "neurostack"
 
@@ -151,7 +152,7 @@ def _repair_dict(d: dict, prefix: str, warnings: list[str], path: str) -> None:
             _repair_dict(sub, f"{prefix}{name}.", warnings, path)
         return
     name = prefix.rstrip(".")
-    fields = _NEURON_FIELDS.get(kind)
+    fields = NEURON_PARAMS.get(kind)
     if not fields:
         return
     if "v_threshold" in fields and "v_reset" not in d and "v_threshold" in d:

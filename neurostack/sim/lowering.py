@@ -26,19 +26,12 @@ import numpy as np
 
 from neurostack.errors import NeurostackError
 from neurostack.sim import plan as P
+from neurostack.sim.load import NEURON_PARAMS
 from neurostack.sim.plan import Plan
 from neurostack.sim.conventions import (
     Convention, decay_factor, get_convention, input_gain, snap_unit, syn_input_gain,
 )
 
-NEURON_PARAMS = {
-    "LIF": ("tau", "r", "v_leak", "v_threshold", "v_reset"),
-    "LI": ("tau", "r", "v_leak"),
-    "CubaLIF": ("tau_mem", "tau_syn", "r", "v_leak", "v_threshold", "v_reset", "w_in"),
-    "CubaLI": ("tau_mem", "tau_syn", "r", "v_leak", "w_in"),
-    "IF": ("r", "v_threshold", "v_reset"),
-    "I": ("r",),
-}
 ELEMENTWISE_PARAMS = {**NEURON_PARAMS, "Scale": ("scale",), "Threshold": ("threshold",), "Delay": ("delay",)}
 SUPPORTED = {"Input", "Output", "Identity", "Affine", "Linear", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d",
              "Flatten", *ELEMENTWISE_PARAMS}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -17,13 +16,12 @@ import torch
 import torch.nn.functional as F
 
 from neurostack.atomic import write_json
-
 from neurostack.errors import NeurostackError
 from neurostack.frontend.models import SpikingClassifier, build_model, calibrate_init, count_parameters
-from neurostack.train.checkpoint import load_checkpoint, save_checkpoint, save_weights
+from neurostack.inputs import encode_batch
+from neurostack.train.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 from neurostack.train.config import TrainConfig
 from neurostack.train.evaluate import confusion_matrix, predict
-from neurostack.inputs import encode_batch
 from neurostack.train.inputs import to_time_major
 from neurostack.train.plots import plot_confusion, plot_training_curve
 from neurostack.train.rundir import RunPaths
@@ -162,8 +160,6 @@ def train(cfg: TrainConfig, data, run: RunPaths, *, resume: bool = False,
             on_epoch_end(EpochReport(epoch, cfg.epochs, loss, acc, val_acc, seconds, is_best))
 
     # Final evaluation with the best epoch's weights.
-    from neurostack.train.checkpoint import load_weights
-
     load_weights(run.best_weights, model)
     pred = predict(model, data.x["test"], spec=cfg.input_spec(), seed=cfg.seed, device=device)
     test_acc = float((pred == data.y["test"]).mean()) if len(pred) else float("nan")

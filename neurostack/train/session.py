@@ -5,7 +5,6 @@ Kept apart from the CLI so that scripts (and `torchrun`) can call `run_training`
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 from pathlib import Path
@@ -77,8 +76,6 @@ def _fit_model_to_data(cfg: TrainConfig, data) -> None:
 def run_training(*, out: Path, resume: bool, limit: int | None = None, console: Console | None = None,
                  **options) -> dict:
     """Train as `neurostack train` does; returns the metrics dict."""
-    import torch
-
     console = console or Console(stderr=True)
     run = RunPaths(Path(out))
     if resume:
@@ -101,9 +98,6 @@ def run_training(*, out: Path, resume: bool, limit: int | None = None, console: 
     console.print(f"[bold]neurostack train[/]: {cfg.model.name} on {cfg.data} ({len(data.classes)} classes; "
                   f"train {len(data.y['train'])}, val {len(data.y['val'])}, test {len(data.y['test'])}) "
                   f"on {device}, {cfg.epochs} epochs -> {run.root}")
-    if device.type == "cpu":
-        torch.set_num_threads(max(1, torch.get_num_threads()))
-
     from neurostack.train.loop import train
 
     progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
