@@ -32,6 +32,8 @@ class FeatureConfig:
         giving ``n_frames = round(duration_s / hop_s)`` frames.
     fmin, fmax: mel filterbank range, Hz (fmax at most sample_rate / 2).
     clip_counts: shd/ssc only: clip per-bin spike counts to 1.
+    remove_floor: mel only: subtract the utterance's median level (its noise floor) and rescale to [0, 1],
+        so that background noise does not become a large constant input shared by every class.
     """
 
     kind: str = "mel"
@@ -43,6 +45,7 @@ class FeatureConfig:
     fmin: float = 20.0
     fmax: float = 4000.0
     clip_counts: bool = False
+    remove_floor: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in FEATURE_KINDS:
@@ -118,7 +121,7 @@ def audio_features(wave: np.ndarray, sr: int, cfg: FeatureConfig) -> np.ndarray:
     """Features of one mono waveform `wave` (n_samples,) sampled at `sr` Hz.
 
     Returns float32 (cfg.n_frames, cfg.n_bins) in [0, 1]. Mel: power_to_db(ref=max, top_db=80)
-    mapped by (db + 80) / 80. MFCC: DCT of that log-mel, min-max scaled over the utterance.
+    mapped by (db + 80) / 80 (minus the median floor when remove_floor). MFCC: DCT of that log-mel, min-max scaled over the utterance.
     An all-silent clip gives zeros.
     """
     y = np.asarray(wave, dtype=np.float32)
@@ -138,6 +141,9 @@ def audio_features(wave: np.ndarray, sr: int, cfg: FeatureConfig) -> np.ndarray:
     db = librosa.power_to_db(power / power.max(), ref=np.max, top_db=TOP_DB)
     if cfg.kind == "mel":
         out = (db + TOP_DB) / TOP_DB
+        if cfg.remove_floor:
+            floor = float(np.median(out))
+            out = (out - floor) / max(1.0 - floor, 1e-6)
     else:
         mfcc = librosa.feature.mfcc(S=db, n_mfcc=cfg.n_bins)
         lo, hi = mfcc.min(), mfcc.max()

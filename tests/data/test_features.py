@@ -94,3 +94,16 @@ def test_read_wav_stereo_and_errors(tmp_path):
     sf.write(tmp_path / "nan.wav", bad, SR, subtype="FLOAT")
     with pytest.raises(NeurostackError, match="nan.wav.*NaN"):
         read_wav(tmp_path / "nan.wav")
+
+
+def test_remove_floor_takes_background_noise_out_of_the_input():
+    sr = 8000
+    rng = np.random.default_rng(0)
+    t = np.arange(sr) / sr
+    wave = 0.05 * rng.standard_normal(sr)  # noise across the whole clip (10-30 dB SNR, as synth-digits adds)
+    wave[2000:5000] += 0.5 * np.sin(2 * np.pi * 700 * t[2000:5000])
+    plain = audio_features(wave, sr, FeatureConfig(remove_floor=False))
+    floored = audio_features(wave, sr, FeatureConfig(remove_floor=True))
+    assert np.median(plain) > 0.3  # without it, noise is a large constant input
+    assert np.median(floored) < 1e-3
+    assert floored.max() == pytest.approx(1.0)  # the tone keeps the top of the range
