@@ -35,14 +35,55 @@ def pytorch_outputs(run_dir: str | Path, inputs: np.ndarray, precision: str = "f
         for k, t in v.items():
             volts.setdefault(k, []).append(np.swapaxes(t.numpy(), 0, 1))
     kinds = {name: type(stage).__name__ for name, stage in zip(model.stage_names, model.stages)}
+    thresholds = {name: stage.v_th.detach().double().numpy() for name, stage in zip(model.stage_names, model.stages)
+                  if kinds[name] == "LIF"}
     return ({k: np.concatenate(v) for k, v in outs.items()}, {k: np.concatenate(v) for k, v in volts.items()},
-            np.concatenate(scores), kinds)
+            np.concatenate(scores), kinds, thresholds)
+
+
+def explain_differences(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], ref_v: dict[str, np.ndarray],
+                        got_v: dict[str, np.ndarray], thresholds: dict[str, np.ndarray], tolerance: float) -> dict:
+    """Classify every differing spike of the spiking nodes (in execution order; arrays (N, T, *shape)).
+
+    A difference is `near_threshold` when the run that did NOT spike there had a voltage within `tolerance` of
+    the threshold (its recorded voltage is then the pre-reset one): float rounding decided the spike. It is
+    `downstream` when the same sample already differed earlier (an earlier step, or the same step in an earlier
+    node): the two runs had diverged, so it is a consequence. Anything else is `unexplained`.
+    """
+    names = list(ref)
+    first: dict[int, tuple[int, int]] = {}  # sample -> (step, node position) of its first difference
+    diffs = {}
+    for pos, name in enumerate(names):
+        idx = np.argwhere(ref[name] != got[name])  # (k, 2 + ndim): sample, step, neuron...
+        diffs[name] = idx
+        for s, t in idx[:, :2]:
+            key = (int(t), pos)
+            if int(s) not in first or key < first[int(s)]:
+                first[int(s)] = key
+    counts = {"near_threshold": 0, "downstream": 0, "unexplained": 0}
+    examples = []
+    for pos, name in enumerate(names):
+        th = thresholds[name]
+        for entry in diffs[name]:
+            s, t, neuron = int(entry[0]), int(entry[1]), tuple(int(i) for i in entry[2:])
+            quiet_v = got_v[name] if ref[name][(s, t, *neuron)] != 0 else ref_v[name]  # the side that did not spike
+            gap = abs(float(quiet_v[(s, t, *neuron)]) - float(th[neuron]))
+            if gap <= tolerance:
+                counts["near_threshold"] += 1
+            elif (t, pos) > first[s]:
+                counts["downstream"] += 1
+            else:
+                counts["unexplained"] += 1
+                if len(examples) < 5:
+                    examples.append({"node": name, "sample": s, "step": t, "neuron": list(neuron),
+                                     "distance_to_threshold": gap})
+    return {**counts, "tolerance": tolerance, "unexplained_examples": examples}
 
 
 def compare(sim_outputs: dict[str, np.ndarray], sim_voltages: dict[str, np.ndarray], run_dir: str | Path,
             inputs: np.ndarray, labels: np.ndarray | None, precision: str = "float32") -> dict:
     """The parity report: spikes compared and differing per spiking node, max |voltage difference|, accuracies."""
-    outs, volts, scores, kinds = pytorch_outputs(run_dir, inputs, precision)
+    outs, volts, scores, kinds, thresholds = pytorch_outputs(run_dir, inputs, precision)
     per_node: dict[str, dict] = {}
     spikes_total = spikes_differing = 0
     max_dv = 0.0
@@ -68,7 +109,31 @@ def compare(sim_outputs: dict[str, np.ndarray], sim_voltages: dict[str, np.ndarr
             max_dv = max(max_dv, dv)
     report = {"precision": precision, "spikes_total": spikes_total, "spikes_differing": spikes_differing,
               "max_abs_voltage_diff": max_dv, "per_node": per_node,
+              "differing_fraction": spikes_differing / spikes_total if spikes_total else 0.0,
               "pytorch_predictions": scores.argmax(axis=1).tolist()}
+    report["explained"] = (_explain(outs, volts, sim_outputs, sim_voltages, kinds, thresholds, precision)
+                           if spikes_differing else
+                           {"near_threshold": 0, "downstream": 0, "unexplained": 0, "tolerance": None,
+                            "unexplained_examples": []})
     if labels is not None and len(labels):
         report["pytorch_accuracy"] = float((scores.argmax(axis=1) == labels).mean())
     return report
+
+
+def _explain(outs, volts, sim_outputs, sim_voltages, kinds, thresholds, precision: str) -> dict:
+    """explain_differences over the LIF nodes, with the rounding tolerance measured on the samples where the
+    two runs agree on every spike (their largest voltage difference), and at least 4 units in the last place
+    of the threshold."""
+    names = [n for n, k in kinds.items() if k == "LIF" and n in outs and n in volts and n in sim_voltages]
+    got = {n: sim_outputs[n].reshape(outs[n].shape) for n in names}
+    got_v = {n: sim_voltages[n].reshape(volts[n].shape) for n in names}
+    n_samples = len(outs[names[0]])
+    clean = np.ones(n_samples, bool)
+    for n in names:
+        clean &= (got[n] == outs[n]).reshape(n_samples, -1).all(axis=1)
+    measured = max((float(np.max(np.abs(got_v[n][clean] - volts[n][clean]), initial=0.0)) for n in names),
+                   default=0.0)
+    ulp = float(np.finfo(np.float32 if precision == "float32" else np.float64).eps)
+    floor = 4 * ulp * max(max(float(np.max(np.abs(thresholds[n]))) for n in names), 1.0)
+    return explain_differences({n: outs[n] for n in names}, got, {n: volts[n] for n in names}, got_v,
+                               {n: thresholds[n] for n in names}, max(measured, floor))

@@ -149,3 +149,8 @@ def _print_summary(report: dict, graph_path: Path, echo) -> None:
         if "pytorch_accuracy" in p:
             line += f", PyTorch accuracy {p['pytorch_accuracy']:.2%}"
         echo(line)
+        e = p["explained"]
+        if p["spikes_differing"]:
+            echo(f"  differing spikes: {e['near_threshold']} with a voltage within {e['tolerance']:.3g} of the "
+                 f"threshold (rounding), {e['downstream']} downstream of an earlier difference, "
+                 f"{e['unexplained']} unexplained")

@@ -78,7 +78,8 @@ def model_to_nir(model: SpikingClassifier, metadata: dict) -> nir.NIRGraph:
 
 def _output_shape(stage: nn.Module, in_shape: tuple[int, ...]) -> tuple[int, ...]:
     with torch.no_grad():
-        x = torch.zeros(1, 1, *in_shape)
+        dtype = next((p.dtype for p in stage.parameters()), torch.float32)  # a float64 model exports too
+        x = torch.zeros(1, 1, *in_shape, dtype=dtype)
         if isinstance(stage, (LIF, LI)):
             return tuple(stage.shape)
         return tuple(stage(x).shape[2:])

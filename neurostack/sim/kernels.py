@@ -9,7 +9,8 @@ Event-driven synapses: Affine / Linear / Conv / pooling walk over their input an
 entries (spikes, or spike counts), adding that entry's weight column / kernel footprint scaled by its value;
 a real-valued input (e.g. audio features) has (almost) no zeros and costs the same as a dense product.
 Each such kernel returns the number of non-zero inputs it processed (events); neurons return the number of
-spikes they emitted. The time loop adds both to per-node counters (`events`, `spikes`).
+spikes they emitted. The time loop adds both to per-node counters, and counts operations (SOPs / MACs, with
+the fan-out tables of counters.py) and driven neurons; the definitions are in neurostack/energy/workload.py.
 
 Parameter layouts (fp = fparams[fp_off[k]:], ip = iparams[ip_off[k]:]):
   affine    fp: bias (n_out), weight transposed (n_in, n_out) row-major  [Linear: zero bias]
@@ -280,13 +281,34 @@ def delay(x, n, t, ip, io, state, so, zero, out):
     return 0
 
 
+# ---------------------------------------------------------------------------------------------- counting
+@njit(cache=True)
+def count_operations(x, m, fanout, c0, zero, one, sops, macs, k):
+    """Operations a synaptic node does for input x (m,) this step: each non-zero value reaches fanout[c0 + j]
+    non-zero weights. They are SOPs when every value is in {-1, 0, 1}, else MACs (as NeuroBench decides)."""
+    ops = 0
+    binary = True
+    for j in range(m):
+        v = x[j]
+        if v != zero:
+            ops += fanout[c0 + j]
+            if v != one and v != -one:
+                binary = False
+    if binary:
+        sops[k] += ops
+    else:
+        macs[k] += ops
+
+
 # ---------------------------------------------------------------------------------------------- time loop
 @njit(cache=True)
 def simulate_sample(x, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
                     st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
-                    rec_node, rec_off, rec, vrec_node, vrec_src, vrec_off, vrec, spikes, events):
+                    rec_node, rec_off, rec, vrec_node, vrec_src, vrec_off, vrec,
+                    cnt_off, fanout, sops, macs, events, spikes, driven):
     """Run one sample x (T, n_input) through the plan; record node outputs into rec (T, R) and voltages into
-    vrec (T, V); add per-node spike and input-event counts into spikes / events (n_nodes,)."""
+    vrec (T, V). Counters (T', n_nodes), T' = T or 1 (not per step): operations of synaptic nodes as SOPs or
+    MACs (see counters.py), their non-zero inputs (events), spikes emitted, and neurons driven by input."""
     zero = fparams[0]
     one = fparams[1]
     n_nodes = kinds.shape[0]
@@ -298,7 +320,9 @@ def simulate_sample(x, kinds, out_off, out_len, in_len, src_ptr, src_node, src_p
         if kinds[k] == K_NEURON:
             neuron_init(out_len[k], iparams, ip_off[k], fparams, fp_off[k], state, st_off[k], zero)
 
+    per_step = sops.shape[0] > 1
     for t in range(x.shape[0]):
+        tc = t if per_step else 0
         for k in range(n_nodes):
             kind = kinds[k]
             o0 = out_off[k]
@@ -327,18 +351,23 @@ def simulate_sample(x, kinds, out_off, out_len, in_len, src_ptr, src_node, src_p
                         xin[i] += src[s0 + i]
             po = fp_off[k]
             io = ip_off[k]
+            if cnt_off[k] >= 0:
+                count_operations(xin, m, fanout, cnt_off[k], zero, one, sops[tc], macs[tc], k)
             if kind == K_NEURON:
-                spikes[k] += neuron(xin, n, iparams, io, fparams, po, state, st_off[k], zero, one, out)
+                spikes[tc, k] += neuron(xin, n, iparams, io, fparams, po, state, st_off[k], zero, one, out)
+                for i in range(n):
+                    if xin[i] != zero:
+                        driven[tc, k] += 1
             elif kind == K_AFFINE:
-                events[k] += affine(xin, m, n, fparams, po, out)
+                events[tc, k] += affine(xin, m, n, fparams, po, out)
             elif kind == K_CONV:
-                events[k] += conv(xin, iparams, io, fparams, po, out)
+                events[tc, k] += conv(xin, iparams, io, fparams, po, out)
             elif kind == K_SUMPOOL:
-                events[k] += sumpool(xin, iparams, io, fparams, po, zero, out)
+                events[tc, k] += sumpool(xin, iparams, io, fparams, po, zero, out)
             elif kind == K_SCALE:
-                events[k] += scale(xin, n, fparams, po, out)
+                events[tc, k] += scale(xin, n, fparams, po, out)
             elif kind == K_THRESHOLD:
-                spikes[k] += threshold(xin, n, iparams, io, fparams, po, zero, one, out)
+                spikes[tc, k] += threshold(xin, n, iparams, io, fparams, po, zero, one, out)
             elif kind == K_DELAY:
                 delay(xin, n, t, iparams, io, state, st_off[k], zero, out)
             else:  # K_OUTPUT, K_IDENTITY, K_FLATTEN: pass the input through
@@ -366,7 +395,8 @@ def simulate_sample(x, kinds, out_off, out_len, in_len, src_ptr, src_node, src_p
 @njit(cache=True, parallel=True)
 def run_parallel(inputs, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
                  st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
-                 rec_node, rec_off, rec, vrec_node, vrec_src, vrec_off, vrec, spikes, events):
+                 rec_node, rec_off, rec, vrec_node, vrec_src, vrec_off, vrec,
+                 cnt_off, fanout, sops, macs, events, spikes, driven):
     """simulate_sample for every sample of inputs (N, T, n_input), samples spread over numba's threads.
 
     The only driver (a serial twin would double the compile time): run.py limits it to one thread when
@@ -374,4 +404,5 @@ def run_parallel(inputs, kinds, out_off, out_len, in_len, src_ptr, src_node, src
     for s in prange(inputs.shape[0]):
         simulate_sample(inputs[s], kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
                         st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
-                        rec_node, rec_off, rec[s], vrec_node, vrec_src, vrec_off, vrec[s], spikes[s], events[s])
+                        rec_node, rec_off, rec[s], vrec_node, vrec_src, vrec_off, vrec[s],
+                        cnt_off, fanout, sops[s], macs[s], events[s], spikes[s], driven[s])

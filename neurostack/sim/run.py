@@ -8,8 +8,10 @@ from typing import Iterable
 import numba
 import numpy as np
 
+from neurostack.energy.workload import Workload
 from neurostack.errors import NeurostackError
-from neurostack.sim import kernels
+from neurostack.sim import counters, kernels
+from neurostack.sim.counters import RunCounts
 from neurostack.sim.plan import Plan
 
 
@@ -29,11 +31,16 @@ class SimResult:
     spike_counts: dict[str, int]
     output_name: str = "output"
     input_events: dict[str, int] = field(default_factory=dict)
+    counts: RunCounts | None = None
 
     @property
     def output(self) -> np.ndarray:
         """The graph's Output node over time, (N, T, *output_shape)."""
         return self.outputs[self.output_name]
+
+    def workload(self, plan: Plan, *, ann_steps: int = 1) -> Workload:
+        """Operation counts per inference (means over the samples run) for energy estimates."""
+        return counters.workload(plan, self.counts, ann_steps=ann_steps)
 
 
 def _check_inputs(plan: Plan, inputs) -> np.ndarray:
@@ -56,12 +63,13 @@ def _check_inputs(plan: Plan, inputs) -> np.ndarray:
 
 
 def run(plan: Plan, inputs: np.ndarray, *, record_voltages: bool = False, parallel: bool = True,
-        record: Iterable[str] | None = None) -> SimResult:
+        record: Iterable[str] | None = None, count_per_step: bool = False) -> SimResult:
     """Simulate `inputs` (N, T, *input_shape), or one sample (T, *input_shape), through the plan.
 
     Samples run in parallel threads (numba prange) unless `parallel` is False; one sample streams on one
     thread. `record` limits which nodes' outputs are kept (default: all; the Output node is always kept), to
-    save memory on long runs.
+    save memory on long runs. Operations, spikes and driven neurons are always counted per sample and node
+    (`result.counts`), and also per time step with `count_per_step`.
     """
     x = _check_inputs(plan, inputs)
     n_samples, steps = x.shape[:2]
@@ -79,8 +87,10 @@ def run(plan: Plan, inputs: np.ndarray, *, record_voltages: bool = False, parall
     v_len = [int(plan.out_len[i]) for i in v_nodes]
     v_rec_off = np.concatenate([[0], np.cumsum(v_len)[:-1]]).astype(np.int64) if v_nodes else np.zeros(0, np.int64)
     vrec = np.zeros((n_samples, steps if v_nodes else 0, int(sum(v_len))), plan.dtype)
-    spikes = np.zeros((n_samples, len(names)), np.int64)
-    events = np.zeros((n_samples, len(names)), np.int64)
+    tables = counters.synapse_tables(plan)
+    cnt_off, fanout = counters.pack_fanout(plan, tables)
+    count_shape = (n_samples, steps if count_per_step else 1, len(names))
+    sops, macs, events, spikes, driven = (np.zeros(count_shape, np.int64) for _ in range(5))
 
     v_src = plan.v_off[v_nodes].astype(np.int64) if v_nodes else np.zeros(0, np.int64)
     threads = numba.get_num_threads()
@@ -92,7 +102,7 @@ def run(plan: Plan, inputs: np.ndarray, *, record_voltages: bool = False, parall
             plan.fp_off, plan.ip_off, plan.st_off, plan.st_len, plan.fparams, plan.iparams, plan.prev_nodes,
             int(plan.out_len.sum()), int(plan.st_len.sum()), int(plan.max_in),
             np.asarray(rec_nodes, np.int64), rec_off, rec,
-            np.asarray(v_nodes, np.int64), v_src, v_rec_off, vrec, spikes, events)
+            np.asarray(v_nodes, np.int64), v_src, v_rec_off, vrec, cnt_off, fanout, sops, macs, events, spikes, driven)
     finally:
         numba.set_num_threads(threads)
 
@@ -104,8 +114,8 @@ def run(plan: Plan, inputs: np.ndarray, *, record_voltages: bool = False, parall
     for q, i in enumerate(v_nodes):
         name = names[i]
         voltages[name] = vrec[:, :, v_rec_off[q]:v_rec_off[q] + v_len[q]].reshape(n_samples, steps, *plan.shapes[name])
-    totals = spikes.sum(axis=0)
-    ev = events.sum(axis=0)
+    totals = spikes.sum(axis=(0, 1))
+    ev = events.sum(axis=(0, 1))
     spiking = set(plan.spiking_nodes)
     synaptic = {"Affine", "Linear", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d", "Scale"}
     return SimResult(
@@ -113,4 +123,6 @@ def run(plan: Plan, inputs: np.ndarray, *, record_voltages: bool = False, parall
         spike_counts={n: int(totals[i]) for i, n in enumerate(names) if n in spiking},
         output_name=plan.output_name,
         input_events={n: int(ev[i]) for i, n in enumerate(names) if plan.node_types[n] in synaptic},
+        counts=counters.RunCounts(node_names=list(names), sops=sops, macs=macs, events=events, spikes=spikes,
+                                  driven=driven, steps=steps, tables=tables),
     )

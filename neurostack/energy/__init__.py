@@ -1,0 +1,1 @@
+"""Energy estimates and capacity checks for neuromorphic targets (torch-free)."""
