@@ -46,7 +46,9 @@ def _stage_to_node(stage: nn.Module, in_shape: tuple[int, ...]) -> nir.NIRNode:
                               stride=tuple(m.stride), padding=tuple(m.padding), dilation=tuple(m.dilation),
                               groups=int(m.groups), bias=bias)
         if isinstance(m, nn.Flatten):
-            return nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=0, end_dim=-1)
+            # negative dims: the same NIR semantics as start_dim=0 (NIR dims exclude the batch), but Norse's and
+            # snnTorch's importers hand them to torch.nn.Flatten as they are, where 0 would flatten the batch too
+            return nir.Flatten(input_type={"input": np.array(in_shape)}, start_dim=-len(in_shape), end_dim=-1)
     if isinstance(stage, LIF):
         return nir.LIF(tau=1.0 / _np(stage.tau_mem_inv, np.float64), r=np.ones(stage.shape, np.float32),
                        v_leak=_np(stage.v_leak), v_threshold=_np(stage.v_th), v_reset=_np(stage.v_reset))
