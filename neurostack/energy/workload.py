@@ -53,6 +53,9 @@ class NodeWork:
     counted_by_neurobench: bool = True
     per_step_sops: list[float] = field(default_factory=list)  # (T,) mean over samples
     per_step_macs: list[float] = field(default_factory=list)
+    # the weight array's shape, e.g. (out, in) for Affine/Linear, (c_out, c_in, kh, kw) for Conv2d; () when unknown.
+    # Capacity checks use it for kernel sizes and input channels (they fall back to shapes of the sources).
+    weight_shape: tuple[int, ...] = ()
 
     @property
     def is_synaptic(self) -> bool:
