@@ -1,4 +1,4 @@
-"""The `neurostack` command line: train, export, inspect, simulate.
+"""The `neurostack` command line: train, export, inspect, simulate, targets.
 
 User errors (`NeurostackError`) print one line, `error: ...`, and exit with code 2; nothing else is caught.
 Heavy libraries are imported inside the commands so `neurostack --help` stays quick.
@@ -142,10 +142,19 @@ def inspect(graph_path):
               help="Write neuron nodes' membrane voltages to an .npz keyed by node name.")
 @click.option("--raster", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Plot the first sample's spikes per layer to a PNG.")
+@click.option("--report-sops", is_flag=True,
+              help="Print SOPs, MACs, neuron updates and spikes per layer, and energy on the targets.")
+@click.option("--target", default=None,
+              help="Targets for the energy estimate: a name (see `neurostack targets`), a .toml file, a comma "
+                   "separated list, or all  [default with --report-sops: all].")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Draw SOPs per layer and energy per target to a PNG.")
+@click.option("--quantize", is_flag=True,
+              help="Also run with the weights rounded to each target's weight precision and report the accuracy.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None)
 @_user_errors
 def simulate(graph_path, data, split, input_path, dt, convention, reset, spikes, precision, limit, parity_run, json_path,
-             save_spikes, save_voltages, raster, cache_dir):
+             save_spikes, save_voltages, raster, report_sops, target, plot, quantize, cache_dir):
     """Run a NIR graph in the event-driven Numba simulator.
 
     Example: neurostack simulate model.nir --data fsdd:recordings --json out.json
@@ -155,7 +164,24 @@ def simulate(graph_path, data, split, input_path, dt, convention, reset, spikes,
     run_simulate(graph_path=graph_path, data=data, split=split, input_path=input_path, dt=dt,
                  convention=convention, reset=reset, spikes=spikes, precision=precision, limit=limit, parity_run=parity_run,
                  json_path=json_path, save_spikes=save_spikes, save_voltages=save_voltages, raster=raster,
-                 cache_dir=cache_dir, echo=click.echo)
+                 cache_dir=cache_dir, echo=click.echo, report_sops=report_sops, target=target, plot=plot,
+                 quantize=quantize)
+
+
+# ------------------------------------------------------------------------------------------- targets
+@main.command()
+@click.argument("name", required=False)
+@_user_errors
+def targets(name):
+    """List the neuromorphic targets with their key figures and sources, or show one (a name or .toml file)
+    with every figure, its basis, confidence and source."""
+    from rich.console import Console
+
+    from neurostack.energy.listing import target_details, targets_table
+    from neurostack.energy.targets import list_targets, load_target
+
+    console = Console(width=160)
+    console.print(target_details(load_target(name)) if name else targets_table(list_targets()))
 
 
 if __name__ == "__main__":

@@ -71,10 +71,18 @@ def _predictions(result, meta: dict) -> np.ndarray:
     return trace.sum(axis=1).argmax(axis=1)
 
 
+def _ann_steps(inputs: np.ndarray) -> int:
+    """Steps an ANN of the same shape needs per inference: 1 when every step shows the same input (the image
+    view), else one per step."""
+    return 1 if np.all(inputs == inputs[:, :1]) else int(inputs.shape[1])
+
+
 def run_simulate(*, graph_path: Path, data: str | None, split: str | None, input_path: Path | None,
                  dt: float | None, convention: str, reset: str | None, spikes: str | None, precision: str, limit: int | None,
                  parity_run: Path | None, json_path: Path | None, save_spikes: Path | None,
-                 save_voltages: Path | None, raster: Path | None, cache_dir, echo: Callable[..., None]) -> dict:
+                 save_voltages: Path | None, raster: Path | None, cache_dir, echo: Callable[..., None],
+                 report_sops: bool = False, target: str | None = None, plot: Path | None = None,
+                 quantize: bool = False) -> dict:
     from neurostack import sim
 
     if convention not in sim.CONVENTIONS:
@@ -100,8 +108,14 @@ def run_simulate(*, graph_path: Path, data: str | None, split: str | None, input
             raise NeurostackError(f"{graph_path}: the graph names no data set: pass --data or --input")
         inputs, labels, classes = _inputs_from_data(spec, split, meta, input_shape, limit, cache_dir)
 
+    energy = report_sops or target is not None or plot is not None or quantize
+    targets = None
+    if energy:  # load (and validate) the target files before the long run
+        from neurostack.energy.targets import load_targets
+
+        targets = load_targets(target or "all")
     record_v = save_voltages is not None or parity_run is not None
-    result = sim.run(plan, inputs, record_voltages=record_v)
+    result = sim.run(plan, inputs, record_voltages=record_v, count_per_step=energy)
     preds = _predictions(result, meta)
     accuracy = float((preds == labels).mean()) if labels is not None else None
 
@@ -118,6 +132,10 @@ def run_simulate(*, graph_path: Path, data: str | None, split: str | None, input
             np.count_nonzero(np.asarray(report["parity"].pop("pytorch_predictions")) == preds))
 
     _print_summary(report, graph_path, echo)
+    if energy:
+        report.update(_energy_report(result.workload(plan, ann_steps=_ann_steps(inputs)), targets, plot))
+    if quantize:
+        report["quantized"] = _quantized_accuracy(loaded.graph, plan, targets, inputs, labels, meta, accuracy, echo)
     if json_path:
         write_json(json_path, report)
     squeeze = (lambda a: a[0]) if single else (lambda a: a)
@@ -154,3 +172,48 @@ def _print_summary(report: dict, graph_path: Path, echo) -> None:
             echo(f"  differing spikes: {e['near_threshold']} with a voltage within {e['tolerance']:.3g} of the "
                  f"threshold (rounding), {e['downstream']} downstream of an earlier difference, "
                  f"{e['unexplained']} unexplained")
+
+
+def _energy_report(workload, targets, plot: Path | None) -> dict:
+    """Per-layer counts and per-target energy printed as tables; returns the JSON part (see energy.report)."""
+    from rich.console import Console
+
+    from neurostack.energy.estimate import estimate_all
+    from neurostack.energy.report import render, to_json
+
+    estimates = estimate_all(workload, targets)
+    render(workload, estimates, Console(width=160))
+    if plot:
+        from neurostack.energy.plot import plot_energy
+
+        plot_energy(workload, estimates, plot)
+    return to_json(workload, estimates)
+
+
+def _quantized_accuracy(graph, plan, targets, inputs, labels, meta: dict, accuracy, echo) -> dict:
+    """Accuracy with the weights rounded to each target's weight precision (one run per distinct precision)."""
+    from neurostack import sim
+    from neurostack.sim.quantize import quantize_graph
+
+    by_bits: dict[int, list[str]] = {}
+    for t in targets:
+        if t.weight_bits is not None:
+            by_bits.setdefault(int(t.weight_bits), []).append(t.label)
+    skipped = [t.label for t in targets if t.weight_bits is None]
+    out: dict = {"accuracy_before": accuracy, "by_bits": {}, "targets_without_weight_bits": skipped}
+    for bits, names in sorted(by_bits.items()):
+        q_graph, nodes = quantize_graph(graph, bits)
+        q_plan = sim.lower(q_graph, dt=plan.dt, convention=plan.convention, reset=plan.reset, spikes=plan.spikes,
+                           precision=plan.precision)
+        q_result = sim.run(q_plan, inputs)
+        q_acc = float((_predictions(q_result, meta) == labels).mean()) if labels is not None else None
+        changed = sum(int(np.count_nonzero(q_result.outputs[n] != 0)) for n in q_plan.spiking_nodes)
+        out["by_bits"][str(bits)] = {"targets": names, "accuracy": q_acc, "spikes": changed,
+                                     "weights_zeroed": sum(n.zeroed for n in nodes)}
+        before = f"{accuracy:.2%}" if accuracy is not None else "n/a"
+        after = f"{q_acc:.2%}" if q_acc is not None else "n/a (no labels)"
+        echo(f"quantised to {bits}-bit weights ({', '.join(names)}): accuracy {before} -> {after}, "
+             f"{sum(n.zeroed for n in nodes)} weights rounded to zero")
+    if skipped:
+        echo(f"not quantised (the target file gives no weight precision): {', '.join(skipped)}")
+    return out

@@ -33,6 +33,7 @@ class SynapseTable:
     fan_in: int  # most non-zero weights into one output
     bias_adds_per_step: int  # non-zero bias entries added to outputs per step
     counted_by_neurobench: bool
+    weight_shape: tuple[int, ...] = ()  # (out, in) for Affine/Linear, (C_out, C_in/groups, KH, KW) for convs
 
 
 def _affine(plan: Plan, k: int) -> SynapseTable:
@@ -43,7 +44,8 @@ def _affine(plan: Plan, k: int) -> SynapseTable:
     nz = w_t != 0
     return SynapseTable(fanout=nz.sum(axis=1).astype(np.int64), structural=np.full(n_in, n_out, np.int64),
                         n_weights=n_in * n_out, n_nonzero_weights=int(nz.sum()), fan_in=int(nz.sum(axis=0).max()),
-                        bias_adds_per_step=int(np.count_nonzero(bias)), counted_by_neurobench=True)
+                        bias_adds_per_step=int(np.count_nonzero(bias)), counted_by_neurobench=True,
+                        weight_shape=(n_out, n_in))
 
 
 def _valid_taps(size_in: int, size_out: int, k: int, stride: int, pad: int, dil: int) -> np.ndarray:
@@ -75,7 +77,8 @@ def _conv(plan: Plan, k: int) -> SynapseTable:
     fan_in = np.einsum("oab,ay,bx->oyx", nz.sum(axis=1).astype(np.int64), ry.astype(np.int64), rx.astype(np.int64))
     return SynapseTable(fanout=fanout.reshape(-1), structural=np.broadcast_to(structural, (c_in, h, w)).reshape(-1),
                         n_weights=int(weight.size), n_nonzero_weights=int(nz.sum()), fan_in=int(fan_in.max()),
-                        bias_adds_per_step=int(np.count_nonzero(bias)) * oh * ow, counted_by_neurobench=True)
+                        bias_adds_per_step=int(np.count_nonzero(bias)) * oh * ow, counted_by_neurobench=True,
+                        weight_shape=tuple(int(v) for v in weight.shape))
 
 
 def _pool(plan: Plan, k: int) -> SynapseTable:
@@ -163,6 +166,7 @@ def workload(plan: Plan, counts: RunCounts, *, ann_steps: int = 1) -> Workload:
             node.n_weights, node.n_nonzero_weights = table.n_weights, table.n_nonzero_weights
             node.fan_in, node.fan_out = table.fan_in, int(table.fanout.max()) if table.fanout.size else 0
             node.counted_by_neurobench = table.counted_by_neurobench
+            node.weight_shape = table.weight_shape
         if name in neuron_names:
             node.n_neurons = int(plan.out_len[k])
             node.neuron_updates = float(node.n_neurons * steps)
