@@ -8,9 +8,11 @@ exact spike parity with the producers depends on it.
 Event-driven synapses: Affine / Linear / Conv / pooling walk over their input and do work only for non-zero
 entries (spikes, or spike counts), adding that entry's weight column / kernel footprint scaled by its value;
 a real-valued input (e.g. audio features) has (almost) no zeros and costs the same as a dense product.
-Each such kernel returns the number of non-zero inputs it processed (events); neurons return the number of
-spikes they emitted. The time loop adds both to per-node counters, and counts operations (SOPs / MACs, with
-the fan-out tables of counters.py) and driven neurons; the definitions are in neurostack/energy/workload.py.
+Synaptic nodes are stateless, so when a node's input is exactly the previous step's (a static input presented
+for many steps, silence) its output is left as it was: no work, the same bits. Neurons return the number of
+spikes they emitted. The time loop counts, per node, input events, operations (SOPs / MACs, with the fan-out
+tables of counters.py; counted whether or not work was skipped, as the definitions in
+neurostack/energy/workload.py say), spikes and driven neurons.
 
 Parameter layouts (fp = fparams[fp_off[k]:], ip = iparams[ip_off[k]:]):
   affine    fp: bias (n_out), weight transposed (n_in, n_out) row-major  [Linear: zero bias]
@@ -285,12 +287,15 @@ def delay(x, n, t, ip, io, state, so, zero, out):
 @njit(cache=True)
 def count_operations(x, m, fanout, c0, zero, one, sops, macs, k):
     """Operations a synaptic node does for input x (m,) this step: each non-zero value reaches fanout[c0 + j]
-    non-zero weights. They are SOPs when every value is in {-1, 0, 1}, else MACs (as NeuroBench decides)."""
+    non-zero weights. They are SOPs when every value is in {-1, 0, 1}, else MACs (as NeuroBench decides).
+    Returns the number of non-zero input values (the node's input events)."""
     ops = 0
+    nonzero = 0
     binary = True
     for j in range(m):
         v = x[j]
         if v != zero:
+            nonzero += 1
             ops += fanout[c0 + j]
             if v != one and v != -one:
                 binary = False
@@ -298,6 +303,21 @@ def count_operations(x, m, fanout, c0, zero, one, sops, macs, k):
         sops[k] += ops
     else:
         macs[k] += ops
+    return nonzero
+
+
+@njit(cache=True)
+def unchanged(x, m, last, l0):
+    """Is input x (m,) the same as the one this node saw at the previous step? Remembers x for the next step."""
+    same = True
+    for i in range(m):
+        if x[i] != last[l0 + i]:
+            same = False
+            break
+    if not same:
+        for i in range(m):
+            last[l0 + i] = x[i]
+    return same
 
 
 # ---------------------------------------------------------------------------------------------- time loop
@@ -316,6 +336,7 @@ def simulate_sample(x, kinds, out_off, out_len, in_len, src_ptr, src_node, src_p
     prev = np.zeros(total_out, fparams.dtype)
     state = np.zeros(total_state, fparams.dtype)
     scratch = np.zeros(max(max_in, 1), fparams.dtype)
+    last_in = np.zeros(fanout.shape[0], fparams.dtype)  # each synaptic node's previous input (fan-out layout)
     for k in range(n_nodes):
         if kinds[k] == K_NEURON:
             neuron_init(out_len[k], iparams, ip_off[k], fparams, fp_off[k], state, st_off[k], zero)
@@ -351,21 +372,23 @@ def simulate_sample(x, kinds, out_off, out_len, in_len, src_ptr, src_node, src_p
                         xin[i] += src[s0 + i]
             po = fp_off[k]
             io = ip_off[k]
-            if cnt_off[k] >= 0:
-                count_operations(xin, m, fanout, cnt_off[k], zero, one, sops[tc], macs[tc], k)
+            if cnt_off[k] >= 0:  # a synaptic node (stateless): count, then skip the work if nothing changed
+                events[tc, k] += count_operations(xin, m, fanout, cnt_off[k], zero, one, sops[tc], macs[tc], k)
+                if unchanged(xin, m, last_in, cnt_off[k]) and t > 0:
+                    continue  # its output slice of buf still holds the same result as the previous step
             if kind == K_NEURON:
                 spikes[tc, k] += neuron(xin, n, iparams, io, fparams, po, state, st_off[k], zero, one, out)
                 for i in range(n):
                     if xin[i] != zero:
                         driven[tc, k] += 1
             elif kind == K_AFFINE:
-                events[tc, k] += affine(xin, m, n, fparams, po, out)
+                affine(xin, m, n, fparams, po, out)
             elif kind == K_CONV:
-                events[tc, k] += conv(xin, iparams, io, fparams, po, out)
+                conv(xin, iparams, io, fparams, po, out)
             elif kind == K_SUMPOOL:
-                events[tc, k] += sumpool(xin, iparams, io, fparams, po, zero, out)
+                sumpool(xin, iparams, io, fparams, po, zero, out)
             elif kind == K_SCALE:
-                events[tc, k] += scale(xin, n, fparams, po, out)
+                scale(xin, n, fparams, po, out)
             elif kind == K_THRESHOLD:
                 spikes[tc, k] += threshold(xin, n, iparams, io, fparams, po, zero, one, out)
             elif kind == K_DELAY:

@@ -87,8 +87,10 @@ def run(plan: Plan, inputs: np.ndarray, *, record_voltages: bool = False, parall
     v_len = [int(plan.out_len[i]) for i in v_nodes]
     v_rec_off = np.concatenate([[0], np.cumsum(v_len)[:-1]]).astype(np.int64) if v_nodes else np.zeros(0, np.int64)
     vrec = np.zeros((n_samples, steps if v_nodes else 0, int(sum(v_len))), plan.dtype)
-    tables = counters.synapse_tables(plan)
-    cnt_off, fanout = counters.pack_fanout(plan, tables)
+    if "count_tables" not in plan.extra:  # static per plan: built once, reused by every run (streaming calls)
+        tables = counters.synapse_tables(plan)
+        plan.extra["count_tables"] = (tables, *counters.pack_fanout(plan, tables))
+    tables, cnt_off, fanout = plan.extra["count_tables"]
     count_shape = (n_samples, steps if count_per_step else 1, len(names))
     sops, macs, events, spikes, driven = (np.zeros(count_shape, np.int64) for _ in range(5))
 
