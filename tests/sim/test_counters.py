@@ -8,17 +8,7 @@ import numpy as np
 import pytest
 
 from neurostack.sim import lower, run
-from sim_helpers import lif
-
-
-def _chain(*pairs, edges=None, input_shape):
-    nodes = {"input": nir.Input(input_type={"input": np.array(input_shape)})}
-    nodes.update(pairs)
-    names = list(nodes)
-    nodes["output"] = nir.Output(output_type={"output": None})
-    if edges is None:
-        edges = [(a, b) for a, b in zip(names, names[1:] + ["output"])]
-    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
+from sim_helpers import chain, lif
 
 
 def _if(n: int, th=100.0) -> nir.IF:
@@ -30,7 +20,7 @@ X = np.array([[1.0, 1, 0, 0], [0, 0, 1, 1], [1, 0, 1, 0]])  # 6 spikes over 3 st
 
 
 def test_linear_sops_count_nonzero_weights_reached_by_each_spike():
-    graph = _chain(("fc", nir.Affine(weight=W, bias=np.array([0.5, 0, 0]))), ("n", _if(3)), input_shape=[4])
+    graph = chain(("fc", nir.Affine(weight=W, bias=np.array([0.5, 0, 0]))), ("n", _if(3)), input_shape=[4])
     plan = lower(graph, dt=1.0, precision="float64")
     work = run(plan, X, count_per_step=True).workload(plan)
     fc = work.node("fc")
@@ -47,7 +37,7 @@ def test_real_valued_or_graded_input_counts_macs_for_that_step():
     x = X.copy()
     x[1, 2] = 0.5  # step 1 has a real value: its operations are MACs
     x[2, 0] = 2.0  # step 2 has a spike count of 2 (multi-spike): MACs as well
-    graph = _chain(("fc", nir.Linear(weight=W)), ("n", _if(3)), input_shape=[4])
+    graph = chain(("fc", nir.Linear(weight=W)), ("n", _if(3)), input_shape=[4])
     plan = lower(graph, dt=1.0, precision="float64")
     fc = run(plan, x, count_per_step=True).workload(plan).node("fc")
     assert fc.per_step_sops == [3.0, 0.0, 0.0]
@@ -57,7 +47,7 @@ def test_real_valued_or_graded_input_counts_macs_for_that_step():
 def test_conv_with_padding_counts_only_taps_inside_the_output():
     w = np.ones((1, 1, 3, 3))
     conv = nir.Conv2d(input_shape=(3, 3), weight=w, stride=1, padding=1, dilation=1, groups=1, bias=np.zeros(1))
-    graph = _chain(("conv", conv), input_shape=[1, 3, 3])
+    graph = chain(("conv", conv), input_shape=[1, 3, 3])
     plan = lower(graph, precision="float64")
     x = np.zeros((3, 1, 3, 3))
     x[0, 0, 0, 0] = 1  # corner: reaches a 2x2 block of outputs
@@ -75,7 +65,7 @@ def test_conv_zero_weights_and_stride_reduce_the_count():
     w[0, 0, 0, 0] = 1.0
     w[1, 0, 1, 1] = -1.0
     conv = nir.Conv2d(input_shape=(4, 4), weight=w, stride=2, padding=0, dilation=1, groups=1, bias=np.zeros(2))
-    graph = _chain(("conv", conv), input_shape=[1, 4, 4])
+    graph = chain(("conv", conv), input_shape=[1, 4, 4])
     plan = lower(graph, precision="float64")
     x = np.ones((1, 1, 4, 4))
     work = run(plan, x).workload(plan).node("conv")
@@ -92,7 +82,7 @@ def test_recurrent_edge_counts_the_previous_steps_spikes():
     w_rec[0, :] = 0  # row zero: each column reaches 4 non-zero weights
     nodes = [("fc", nir.Linear(weight=w_in)), ("lif", lif(5, tau=0.005, th=0.5)), ("rec", nir.Linear(weight=w_rec))]
     edges = [("input", "fc"), ("fc", "lif"), ("lif", "rec"), ("rec", "lif"), ("lif", "output")]
-    graph = _chain(*nodes, edges=edges, input_shape=[3])
+    graph = chain(*nodes, edges=edges, input_shape=[3])
     plan = lower(graph, dt=1e-3, precision="float64")
     x = (rng.random((20, 3)) < 0.5).astype(float)
     result = run(plan, x, count_per_step=True)
@@ -106,7 +96,7 @@ def test_recurrent_edge_counts_the_previous_steps_spikes():
 
 
 def test_delay_moves_events_and_counts_nothing():
-    graph = _chain(("d", nir.Delay(delay=np.full(2, 2.0))), ("fc", nir.Linear(weight=np.ones((1, 2)))),
+    graph = chain(("d", nir.Delay(delay=np.full(2, 2.0))), ("fc", nir.Linear(weight=np.ones((1, 2)))),
                    input_shape=[2])
     plan = lower(graph, dt=1.0, precision="float64")
     x = np.zeros((5, 2))
@@ -118,7 +108,7 @@ def test_delay_moves_events_and_counts_nothing():
 
 
 def test_neuron_updates_clock_driven_and_driven_and_means_over_samples():
-    graph = _chain(("fc", nir.Linear(weight=np.eye(2))), ("n", _if(2, th=0.5)), input_shape=[2])
+    graph = chain(("fc", nir.Linear(weight=np.eye(2))), ("n", _if(2, th=0.5)), input_shape=[2])
     plan = lower(graph, dt=1.0, precision="float64")
     x = np.zeros((2, 4, 2))
     x[0, 0, 0] = x[0, 1, 1] = x[0, 2, 0] = 1  # sample 0: 3 driven neuron-steps, 3 spikes (IF, threshold 0.5)

@@ -8,22 +8,10 @@ import numpy as np
 import pytest
 
 from neurostack.sim import load_graph, lower, run
-from sim_helpers import lif
+from sim_helpers import chain, lif
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
-
-
-def _chain(*pairs, edges=None, input_shape):
-    """An in-memory graph input -> nodes (in order) -> output, or with the given edges; shapes left to the
-    simulator to infer (nir.write could not store the undefined ones)."""
-    nodes = {"input": nir.Input(input_type={"input": np.array(input_shape)})}
-    nodes.update(pairs)
-    names = list(nodes)
-    nodes["output"] = nir.Output(output_type={"output": None})
-    if edges is None:
-        edges = [(a, b) for a, b in zip(names, names[1:] + ["output"])]
-    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False)
 
 
 def _sparse_input(rng, shape, steps=6):
@@ -44,7 +32,7 @@ def test_conv2d_matches_pytorch(stride, padding, dilation, groups):
     b = rng.normal(0, 1, c_out)
     conv = nir.Conv2d(input_shape=None, weight=w, stride=stride, padding=padding, dilation=dilation,
                       groups=groups, bias=b)
-    graph = _chain(("conv", conv), input_shape=[c_in, 9, 10])
+    graph = chain(("conv", conv), input_shape=[c_in, 9, 10])
     x = _sparse_input(rng, (c_in, 9, 10))
     result = run(lower(graph, precision="float64"), x)
     ref = F.conv2d(torch.tensor(x), torch.tensor(w), torch.tensor(b), stride=stride,
@@ -58,7 +46,7 @@ def test_conv1d_with_input_shape_inferred_along_the_edge():
     rng = np.random.default_rng(1)
     w, b = rng.normal(0, 1, (5, 3, 4)), rng.normal(0, 1, 5)
     conv = nir.Conv1d(input_shape=None, weight=w, stride=2, padding=1, dilation=1, groups=1, bias=b)
-    graph = _chain(("conv", conv), input_shape=[3, 20])
+    graph = chain(("conv", conv), input_shape=[3, 20])
     x = _sparse_input(rng, (3, 20))
     plan = lower(graph, precision="float64")
     assert plan.shapes["conv"] == (5, 10)
@@ -72,7 +60,7 @@ def test_pooling_matches_pytorch(kind, kernel, stride, padding):
     rng = np.random.default_rng(2)
     pair = lambda v: np.array(v if isinstance(v, tuple) else (v, v))
     node = getattr(nir, kind)(kernel_size=pair(kernel), stride=pair(stride), padding=pair(padding))
-    graph = _chain(("pool", node), input_shape=[2, 7, 8])
+    graph = chain(("pool", node), input_shape=[2, 7, 8])
     x = _sparse_input(rng, (2, 7, 8))
     out = run(lower(graph, precision="float64"), x).outputs["pool"][0]
     k = pair(kernel)
@@ -88,7 +76,7 @@ def test_conv_flatten_affine_lif():
     rng = np.random.default_rng(3)
     w, b = rng.normal(0, 1, (2, 1, 3, 3)), np.zeros(2)
     wd, bd = rng.normal(0, 1, (3, 2 * 4 * 4)), rng.normal(0, 0.1, 3)
-    graph = _chain(("conv", nir.Conv2d(None, w, 1, 1, 1, 1, b)),
+    graph = chain(("conv", nir.Conv2d(None, w, 1, 1, 1, 1, b)),
                    ("flat", nir.Flatten(input_type={"input": None}, start_dim=0, end_dim=-1)),
                    ("fc", nir.Affine(wd, bd)), input_shape=[1, 4, 4])
     x = _sparse_input(rng, (1, 4, 4))
@@ -105,7 +93,7 @@ def _if(n, th=0.5):
 
 def test_recurrent_edge_reads_the_previous_step():
     """Two IF neurons that excite each other through a back edge: a spike at t reaches the other at t + 1."""
-    graph = _chain(("fc", nir.Affine(np.eye(2), np.zeros(2))), ("n", _if(2)),
+    graph = chain(("fc", nir.Affine(np.eye(2), np.zeros(2))), ("n", _if(2)),
                    ("w", nir.Linear(np.array([[0.0, 1.0], [1.0, 0.0]]))),
                    edges=[("input", "fc"), ("fc", "n"), ("n", "w"), ("w", "n"), ("n", "output")],
                    input_shape=[2])
@@ -122,7 +110,7 @@ def test_recurrent_edge_reads_the_previous_step():
 
 def test_recurrent_edge_is_zero_at_the_first_step():
     """A Linear on the cycle with a bias-free self-excitation: nothing arrives at t = 0."""
-    graph = _chain(("n", _if(1, th=0.5)), ("w", nir.Affine(np.array([[1.0]]), np.array([0.25]))),
+    graph = chain(("n", _if(1, th=0.5)), ("w", nir.Affine(np.array([[1.0]]), np.array([0.25]))),
                    edges=[("input", "n"), ("n", "w"), ("w", "n"), ("n", "output")], input_shape=[1])
     x = np.zeros((4, 1))
     out = run(lower(graph, dt=1.0), x).outputs
@@ -132,7 +120,7 @@ def test_recurrent_edge_is_zero_at_the_first_step():
 
 def test_delay_node_shifts_each_element_by_whole_steps():
     delays = np.array([0.0, 2e-3, 3e-3, 1e-3], np.float32)
-    graph = _chain(("d", nir.Delay(delay=delays)), input_shape=[4])
+    graph = chain(("d", nir.Delay(delay=delays)), input_shape=[4])
     rng = np.random.default_rng(4)
     x = rng.random((10, 4))
     out = run(lower(graph, dt=1e-3, precision="float64"), x).outputs["d"][0]
@@ -142,7 +130,7 @@ def test_delay_node_shifts_each_element_by_whole_steps():
 
 
 def test_delay_that_is_not_a_whole_number_of_steps_warns():
-    graph = _chain(("d", nir.Delay(delay=np.array([1.5e-3, 1e-3]))), input_shape=[2])
+    graph = chain(("d", nir.Delay(delay=np.array([1.5e-3, 1e-3]))), input_shape=[2])
     plan = lower(graph, dt=1e-3)
     assert any("not whole multiples of dt" in w for w in plan.warnings)
 
@@ -150,7 +138,7 @@ def test_delay_that_is_not_a_whole_number_of_steps_warns():
 def test_delay_breaks_a_cycle():
     """A Delay is state, so it may close a cycle. The back edge (d -> s) reads d's previous output, as every back
     edge does, so the loop delay is the Delay's 1 step plus the back edge's 1 step: s[t] = x[t] + s[t - 2]."""
-    graph = _chain(("s", nir.Scale(np.ones(1))), ("d", nir.Delay(np.array([1e-3]))),
+    graph = chain(("s", nir.Scale(np.ones(1))), ("d", nir.Delay(np.array([1e-3]))),
                    edges=[("input", "s"), ("s", "d"), ("d", "s"), ("s", "output")], input_shape=[1])
     plan = lower(graph, dt=1e-3, precision="float64")
     assert plan.back_edges == [("d", "s")]
@@ -196,7 +184,7 @@ def test_edges_may_name_nodes_inside_a_subgraph():
 
 
 def test_two_inputs_into_one_neuron_are_summed():
-    graph = _chain(("a", nir.Affine(np.array([[1.0]]), np.array([0.5]))),
+    graph = chain(("a", nir.Affine(np.array([[1.0]]), np.array([0.5]))),
                    ("b", nir.Affine(np.array([[2.0]]), np.array([0.0]))), ("i", nir.I(r=np.array([1.0]))),
                    edges=[("input", "a"), ("input", "b"), ("a", "i"), ("b", "i"), ("i", "output")], input_shape=[1])
     x = np.array([[1.0], [0.0], [2.0]])
@@ -206,7 +194,7 @@ def test_two_inputs_into_one_neuron_are_summed():
 
 
 def test_scale_threshold_and_li():
-    graph = _chain(("s", nir.Scale(np.array([2.0, -1.0]))), ("th", nir.Threshold(np.array([1.0, 0.0]))),
+    graph = chain(("s", nir.Scale(np.array([2.0, -1.0]))), ("th", nir.Threshold(np.array([1.0, 0.0]))),
                    ("li", nir.LI(tau=np.array([0.01, 0.02]), r=np.array([1.0, 2.0]), v_leak=np.array([0.0, 0.1]))),
                    input_shape=[2])
     x = np.array([[0.5, -1.0], [0.6, 1.0], [0.0, -2.0]])
@@ -227,7 +215,7 @@ def test_cuba_lif_follows_the_documented_spec_equations():
     p = dict(tau_mem=rng.uniform(0.01, 0.03, n), tau_syn=rng.uniform(0.003, 0.01, n), r=rng.uniform(0.8, 1.5, n),
              v_leak=rng.uniform(-0.1, 0.1, n), v_threshold=rng.uniform(0.05, 0.2, n), v_reset=rng.uniform(-0.1, 0, n),
              w_in=rng.uniform(0.5, 2, n))
-    graph = _chain(("fc", nir.Affine(rng.normal(0.3, 1, (n, 3)), np.zeros(n))), ("c", nir.CubaLIF(**p)),
+    graph = chain(("fc", nir.Affine(rng.normal(0.3, 1, (n, 3)), np.zeros(n))), ("c", nir.CubaLIF(**p)),
                    input_shape=[3])
     x = (rng.random((80, 3)) < 0.5).astype(np.float64)
     dt = 1e-3
