@@ -159,7 +159,8 @@ def _print_summary(report: dict, graph_path: Path, echo) -> None:
     for name, n in report["nodes"].items():
         if name in ("input", "output"):
             continue
-        echo(f"  {name:<16} {n['type']:<10} {str(tuple(n['shape'])):<14} spikes {n['spikes']}")
+        spikes = f"spikes {n['spikes']}" if n["type"] in ("LIF", "CubaLIF", "IF", "Threshold") else ""
+        echo(f"  {name:<16} {n['type']:<10} {str(tuple(n['shape'])):<14} {spikes}".rstrip())
     if "parity" in report:
         p = report["parity"]
         line = (f"parity vs PyTorch ({p['precision']}): {p['spikes_differing']} of {p['spikes_total']} spikes differ, "
