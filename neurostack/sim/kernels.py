@@ -44,15 +44,14 @@ def affine(x, n_in, n_out, fp, po, out):
     """out = b + sum over non-zero x_j of x_j * W[:, j] (bias first, then columns in input order)."""
     for i in range(n_out):
         out[i] = fp[po + i]
-    w0 = po + n_out
+    w = fp[po + n_out:po + n_out + n_in * n_out].reshape((n_in, n_out))  # a 2-D view: the inner loop vectorises
     events = 0
     for j in range(n_in):
         xj = x[j]
         if xj != 0:
             events += 1
-            base = w0 + j * n_out
             for i in range(n_out):
-                out[i] += xj * fp[base + i]
+                out[i] += xj * w[j, i]
     return events
 
 
@@ -167,6 +166,31 @@ def n_spikes(v, th, inclusive, multi, zero, one):
 
 
 @njit(cache=True)
+def lif_euler(x, n, fp, po, state, so, subtract, inclusive, zero, one, out):
+    """The common case of `neuron`, on its own loop: LIF with the increment form, no synaptic current, reset in
+    the same step, at most one spike. The same operations in the same order as the general path."""
+    a = fp[po + P_DECAY * n:po + (P_DECAY + 1) * n]
+    g = fp[po + P_GAIN * n:po + (P_GAIN + 1) * n]
+    c = fp[po + P_LEAK * n:po + (P_LEAK + 1) * n]
+    th = fp[po + P_THRESHOLD * n:po + (P_THRESHOLD + 1) * n]
+    v_reset = fp[po + P_RESET * n:po + (P_RESET + 1) * n]
+    v = state[so:so + n]
+    spikes = 0
+    for k in range(n):
+        vk = v[k]
+        v_new = vk + a[k] * ((g[k] * x[k] + c[k]) - vk)
+        over = v_new >= th[k] if inclusive else v_new > th[k]
+        if over:
+            out[k] = one
+            spikes += 1
+            v_new = v_new - th[k] if subtract else v_reset[k]
+        else:
+            out[k] = zero
+        v[k] = v_new
+    return spikes
+
+
+@njit(cache=True)
 def neuron(x, n, ip, io, fp, po, state, so, zero, one, out):
     """One step of LIF / CubaLIF / LI / CubaLI / IF / I for n neurons (forms documented in plan.py).
 
@@ -178,6 +202,8 @@ def neuron(x, n, ip, io, fp, po, state, so, zero, one, out):
     update, syn, spiking = ip[io + F_UPDATE], ip[io + F_SYN], ip[io + F_SPIKING]
     subtract, next_step, inclusive = ip[io + F_SUBTRACT], ip[io + F_NEXT_STEP], ip[io + F_INCLUSIVE]
     multi, latency, clear_new = ip[io + F_MULTI], ip[io + F_LATENCY], ip[io + F_CLEAR_NEW]
+    if update == U_INC_LIF and syn == S_NONE and spiking and not (next_step or latency or multi):
+        return lif_euler(x, n, fp, po, state, so, subtract, inclusive, zero, one, out)
     spikes = 0
     for k in range(n):
         v = state[so + k]
@@ -285,15 +311,21 @@ def delay(x, n, t, ip, io, state, so, zero, out):
 
 # ---------------------------------------------------------------------------------------------- counting
 @njit(cache=True)
-def count_operations(x, m, fanout, c0, zero, one, sops, macs, k):
-    """Operations a synaptic node does for input x (m,) this step: each non-zero value reaches fanout[c0 + j]
-    non-zero weights. They are SOPs when every value is in {-1, 0, 1}, else MACs (as NeuroBench decides).
-    Returns the number of non-zero input values (the node's input events)."""
+def scan_input(x, m, fanout, c0, last, zero, one, sops, macs, k):
+    """One pass over a synaptic node's input x (m,) this step, for counting and for skipping work.
+
+    Each non-zero value reaches fanout[c0 + j] non-zero weights: those operations are SOPs when every value is
+    in {-1, 0, 1}, else MACs (as NeuroBench decides), added to sops[k] / macs[k]. `last[c0:c0 + m]` holds the
+    input of the previous step and is updated. Returns (non-zero values, whether the input is unchanged)."""
     ops = 0
     nonzero = 0
     binary = True
+    same = True
     for j in range(m):
         v = x[j]
+        if v != last[c0 + j]:
+            same = False
+            last[c0 + j] = v
         if v != zero:
             nonzero += 1
             ops += fanout[c0 + j]
@@ -303,21 +335,7 @@ def count_operations(x, m, fanout, c0, zero, one, sops, macs, k):
         sops[k] += ops
     else:
         macs[k] += ops
-    return nonzero
-
-
-@njit(cache=True)
-def unchanged(x, m, last, l0):
-    """Is input x (m,) the same as the one this node saw at the previous step? Remembers x for the next step."""
-    same = True
-    for i in range(m):
-        if x[i] != last[l0 + i]:
-            same = False
-            break
-    if not same:
-        for i in range(m):
-            last[l0 + i] = x[i]
-    return same
+    return nonzero, same
 
 
 # ---------------------------------------------------------------------------------------------- time loop
@@ -373,8 +391,9 @@ def simulate_sample(x, kinds, out_off, out_len, in_len, src_ptr, src_node, src_p
             po = fp_off[k]
             io = ip_off[k]
             if cnt_off[k] >= 0:  # a synaptic node (stateless): count, then skip the work if nothing changed
-                events[tc, k] += count_operations(xin, m, fanout, cnt_off[k], zero, one, sops[tc], macs[tc], k)
-                if unchanged(xin, m, last_in, cnt_off[k]) and t > 0:
+                nonzero, same = scan_input(xin, m, fanout, cnt_off[k], last_in, zero, one, sops[tc], macs[tc], k)
+                events[tc, k] += nonzero
+                if same and t > 0:
                     continue  # its output slice of buf still holds the same result as the previous step
             if kind == K_NEURON:
                 spikes[tc, k] += neuron(xin, n, iparams, io, fparams, po, state, st_off[k], zero, one, out)

@@ -13,7 +13,6 @@ import pytest
 from click.testing import CliRunner
 
 from neurostack.cli import main
-from neurostack.frontend.models import MODELS
 
 
 def _invoke(*args):
@@ -49,7 +48,7 @@ def _check_parity(report64: dict, report32: dict) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", ["mlp", "csnn"])  # the models NIR export supports today
 def test_every_exportable_model_reproduces_its_spikes_in_the_simulator(tmp_path, tiny_fsdd, model):
     cache = tmp_path / "cache"
     run_dir, graph = _train_export(tmp_path, f"fsdd:{tiny_fsdd}", model, cache)
