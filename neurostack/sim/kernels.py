@@ -84,7 +84,8 @@ def conv(x, ip, io, fp, po, out):
         b = fp[po + co]
         for p in range(plane):
             out[co * plane + p] = b
-    w0 = po + c_out
+    kernel = fp[po + c_out:po + c_out + c_out * cin_g * kh * kw].reshape((c_out, cin_g, kh, kw))
+    o3 = out[:c_out * plane].reshape((c_out, oh, ow))
     events = 0
     for c in range(c_in):
         g = c // cin_g
@@ -109,9 +110,8 @@ def conv(x, ip, io, fp, po, out):
                         ox = nx // sw
                         if ox >= ow:
                             continue
-                        o = oy * ow + ox
                         for co in range(g * cout_g, (g + 1) * cout_g):
-                            out[co * plane + o] += val * fp[w0 + ((co * cin_g + ci) * kh + ky) * kw + kx]
+                            o3[co, oy, ox] += val * kernel[co, ci, ky, kx]
     return events
 
 
