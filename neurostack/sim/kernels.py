@@ -439,11 +439,22 @@ def run_parallel(inputs, kinds, out_off, out_len, in_len, src_ptr, src_node, src
                  st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
                  rec_node, rec_off, rec, vrec_node, vrec_src, vrec_off, vrec,
                  cnt_off, fanout, sops, macs, events, spikes, driven):
-    """simulate_sample for every sample of inputs (N, T, n_input), samples spread over numba's threads.
-
-    The only driver (a serial twin would double the compile time): run.py limits it to one thread when
-    asked not to run in parallel."""
+    """simulate_sample for every sample of inputs (N, T, n_input), samples spread over numba's threads."""
     for s in prange(inputs.shape[0]):
+        simulate_sample(inputs[s], kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
+                        st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
+                        rec_node, rec_off, rec[s], vrec_node, vrec_src, vrec_off, vrec[s],
+                        cnt_off, fanout, sops[s], macs[s], events[s], spikes[s], driven[s])
+
+
+@njit(cache=True)
+def run_serial(inputs, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
+               st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
+               rec_node, rec_off, rec, vrec_node, vrec_src, vrec_off, vrec,
+               cnt_off, fanout, sops, macs, events, spikes, driven):
+    """run_parallel on the calling thread: streaming one sample, or when asked not to run in parallel (starting
+    the thread pool costs more than a short sample)."""
+    for s in range(inputs.shape[0]):
         simulate_sample(inputs[s], kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
                         st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
                         rec_node, rec_off, rec[s], vrec_node, vrec_src, vrec_off, vrec[s],

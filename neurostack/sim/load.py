@@ -4,7 +4,8 @@ Reading goes: HDF5 -> plain dict (nir's own hdf2dict) -> repairs on the dict tha
 (old files without v_reset, neuron parameters of unequal shapes) -> nir objects with type_check=True, or with
 type_check=False (at every nesting level) when the strict build fails -> repairs on the graph (batch dims
 stripped from Input/Output, scalar parameters broadcast to the node's shape; see lowering.infer_shapes).
-Every repair is recorded in LoadedGraph.warnings. A missing, corrupt or truncated file raises NeurostackError.
+Every repair is recorded in LoadedGraph.warnings. A missing, corrupt or truncated file, or one whose arrays
+would not fit in memory (judged from the HDF5 headers, before reading them), raises NeurostackError.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import numpy as np
 from nir.serialization import hdf2dict
 
 from neurostack.errors import NeurostackError
+from neurostack.memory import check_memory, nbytes
+from neurostack.sim.memory import check_file
 
 NIR_TYPES = {"Affine", "AvgPool2d", "Conv1d", "Conv2d", "CubaLI", "CubaLIF", "Delay", "Flatten", "I", "IF", "Input",
              "LI", "LIF", "Linear", "NIRGraph", "Output", "Scale", "SumPool2d", "Threshold"}
@@ -69,8 +72,9 @@ def load_graph(path: str | os.PathLike) -> LoadedGraph:
         raise NeurostackError(f"{path}: not a file")
     try:
         with h5py.File(path, "r") as f:
-            if "node" not in f:
+            if not isinstance(f.get("node"), h5py.Group):
                 raise NeurostackError(f"{path}: not a NIR file (no 'node' group)")
+            check_file(f["node"], path)  # declared sizes, before reading any array
             raw = hdf2dict(f["node"])
     except NeurostackError:
         raise
@@ -139,9 +143,10 @@ def _short(exc: BaseException) -> str:
 def _repair_dict(d: dict, prefix: str, warnings: list[str], path: str) -> None:
     """Dict-level repairs that nir's constructors would otherwise refuse; recurses into subgraphs."""
     kind = d.get("type")
-    if kind not in NIR_TYPES:
+    if not isinstance(kind, str) or kind not in NIR_TYPES:
         where = f"node '{prefix.rstrip('.')}'" if prefix else "the top-level node"
-        raise NeurostackError(f"{path}: {where} has unknown NIR type {kind!r}")
+        shown = repr(kind.tolist() if isinstance(kind, np.ndarray) else kind)
+        raise NeurostackError(f"{path}: {where} has unknown NIR type {shown[:60]}")
     if kind == "NIRGraph":
         nodes = d.get("nodes")
         if not isinstance(nodes, dict) or "edges" not in d:
@@ -156,8 +161,8 @@ def _repair_dict(d: dict, prefix: str, warnings: list[str], path: str) -> None:
     if not fields:
         return
     if "v_threshold" in fields and "v_reset" not in d and "v_threshold" in d:
-        d["v_reset"] = np.zeros_like(np.asarray(d["v_threshold"], dtype=np.float64)).astype(
-            np.asarray(d["v_threshold"]).dtype)
+        v_th = np.asarray(d["v_threshold"])
+        d["v_reset"] = np.zeros(v_th.shape, v_th.dtype if v_th.dtype.kind in "biuf" else np.float64)
         warnings.append(f"added v_reset=0 to old file (node '{name}')")
     present = {k: np.asarray(d[k]) for k in fields if k in d}
     shapes = {a.shape for a in present.values()}
@@ -167,6 +172,8 @@ def _repair_dict(d: dict, prefix: str, warnings: list[str], path: str) -> None:
         except ValueError:
             raise NeurostackError(f"{path}: node '{name}': parameter shapes {sorted(shapes)} do not fit "
                                   f"together") from None
+        check_memory(sum(nbytes(target, a.itemsize) for a in present.values()),
+                     f"{path}: broadcasting the parameters of node '{name}' to {target}")
         for k, a in present.items():
             if a.shape != target:
                 d[k] = np.array(np.broadcast_to(a, target))

@@ -27,6 +27,7 @@ import numpy as np
 from neurostack.errors import NeurostackError
 from neurostack.sim import plan as P
 from neurostack.sim.load import NEURON_PARAMS
+from neurostack.sim.memory import check_lowering
 from neurostack.sim.plan import Plan
 from neurostack.sim.conventions import (
     Convention, decay_factor, get_convention, input_gain, snap_unit, syn_input_gain,
@@ -177,12 +178,16 @@ def _nodes_on_cycles(nodes: dict[str, FlatNode], edges: list[tuple[str, str]]) -
 
 # --------------------------------------------------------------------------------------------- 3. shapes
 def _tuple(a) -> tuple[int, ...] | None:
-    if a is None:
+    """A declared shape as a tuple of ints; None when absent or not a list of whole numbers."""
+    if a is None or isinstance(a, (str, bytes)):
         return None
     arr = np.asarray(a)
-    if arr.dtype == object or arr.ndim > 1:
+    if arr.dtype.kind not in "biuf" or arr.ndim > 1:
         return None
-    return tuple(int(v) for v in np.atleast_1d(arr)) if arr.ndim else (int(arr),)
+    arr = np.atleast_1d(arr)
+    if arr.dtype.kind == "f" and not (np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))):
+        return None
+    return tuple(int(v) for v in arr)
 
 
 def _declared(node, key: str) -> tuple[int, ...] | None:
@@ -193,7 +198,10 @@ def _declared(node, key: str) -> tuple[int, ...] | None:
 
 
 def _pair(v, name: str, node_name: str) -> tuple[int, int]:
-    a = np.atleast_1d(np.asarray(v)).astype(np.int64).ravel()
+    a = np.atleast_1d(np.asarray(v))
+    if a.dtype.kind not in "biuf" or (a.dtype.kind == "f" and not np.all(np.isfinite(a))):
+        raise NeurostackError(f"node '{node_name}': {name} {_show(v)} is not one or two integers")
+    a = a.astype(np.int64).ravel()
     if a.size == 1:
         return int(a[0]), int(a[0])
     if a.size == 2:
@@ -205,7 +213,7 @@ def _expected_input(fn: FlatNode) -> tuple[int, ...] | int | None:
     """What a node wants as input: a full shape, a number of dimensions, or None (anything)."""
     node, t = fn.node, fn.type
     if t in ("Affine", "Linear"):
-        return (int(np.shape(node.weight)[-1]),)
+        return (int(np.shape(node.weight)[-1]),) if np.ndim(node.weight) == 2 else None
     if t == "Conv2d" or t in ("SumPool2d", "AvgPool2d"):
         return 3
     if t == "Conv1d":
@@ -237,7 +245,7 @@ def _conv_geometry(fn: FlatNode, in_shape: tuple[int, ...]) -> dict:
     one_d = fn.type == "Conv1d"
     if w.ndim != (3 if one_d else 4):
         raise NeurostackError(f"node '{name}': {fn.type} weight has shape {w.shape}")
-    groups = int(np.asarray(node.groups).ravel()[0]) if node.groups is not None else 1
+    groups = _pair(node.groups, "groups", name)[0] if node.groups is not None else 1
     if one_d:
         c, length = in_shape
         h, wd, kh, kw = 1, length, 1, w.shape[2]
@@ -248,6 +256,8 @@ def _conv_geometry(fn: FlatNode, in_shape: tuple[int, ...]) -> dict:
         kh, kw = w.shape[2], w.shape[3]
         sh, sw = _pair(node.stride, "stride", name)
         dh, dw = _pair(node.dilation, "dilation", name)
+    if min(sh, sw, dh, dw) < 1:
+        raise NeurostackError(f"node '{name}': {fn.type} stride {(sh, sw)} and dilation {(dh, dw)} must be >= 1")
     if groups < 1 or c != w.shape[1] * groups or w.shape[0] % groups:
         raise NeurostackError(f"node '{name}': {fn.type} weight {w.shape} with groups={groups} does not fit "
                               f"{c} input channels")
@@ -273,6 +283,11 @@ def _conv_geometry(fn: FlatNode, in_shape: tuple[int, ...]) -> dict:
     else:
         p0, p1 = _pair(pad, "padding", name)
         ph, pw = (p0, p0), (p1, p1)
+    if min(ph + pw) < 0:
+        raise NeurostackError(f"node '{name}': negative padding {_show(pad)}")
+    if node.bias is not None and np.size(node.bias) not in (1, w.shape[0]):
+        raise NeurostackError(f"node '{name}': {fn.type} bias has {np.size(node.bias)} entries for {w.shape[0]} "
+                              f"output channels")
     oh = _conv_out(h, ph[0], ph[1], dh, kh, sh)
     ow = _conv_out(wd, pw[0], pw[1], dw, kw, sw)
     if oh < 1 or ow < 1:
@@ -289,8 +304,11 @@ def _pool_geometry(fn: FlatNode, in_shape: tuple[int, ...]) -> dict:
     kh, kw = _pair(node.kernel_size, "kernel_size", name)
     sh, sw = _pair(node.stride if node.stride is not None else node.kernel_size, "stride", name)
     ph, pw = _pair(node.padding if node.padding is not None else 0, "padding", name)
+    if min(kh, kw, sh, sw) < 1 or min(ph, pw) < 0:
+        raise NeurostackError(f"node '{name}': {fn.type} kernel {(kh, kw)}, stride {(sh, sw)} and padding "
+                              f"{(ph, pw)} must be positive (padding >= 0)")
     oh, ow = _conv_out(h, ph, ph, 1, kh, sh), _conv_out(w, pw, pw, 1, kw, sw)
-    if min(kh, kw, sh, sw) < 1 or oh < 1 or ow < 1:
+    if oh < 1 or ow < 1:
         raise NeurostackError(f"node '{name}': {fn.type} kernel {(kh, kw)} stride {(sh, sw)} does not fit {in_shape}")
     return dict(c=c, h=h, w=w, oh=oh, ow=ow, kh=kh, kw=kw, sh=sh, sw=sw, ph=ph, pw=pw)
 
@@ -362,7 +380,7 @@ def infer_shapes(graph: nir.NIRGraph) -> Resolved:
         raise NeurostackError(f"the graph needs exactly one Output node, it has {len(tops_out)}"
                               + (f" ({', '.join(tops_out)})" if tops_out else ""))
     input_name, output_name = tops_in[0], tops_out[0]
-    _check_finite(nodes)
+    _check_params(nodes)
     _check_stateless_cycles(nodes, edges)
     order, back = order_nodes(nodes, edges, input_name)
     back_set = set(back)
@@ -385,7 +403,8 @@ def infer_shapes(graph: nir.NIRGraph) -> Resolved:
         in_shape = in_shapes[0] if in_shapes else None
         if fn.type == "Input" and not fn.nested_io:
             if declared_in is None:
-                raise NeurostackError(f"Input node '{name}' has no shape")
+                raise NeurostackError(f"Input node '{name}' has no shape (input_type "
+                                      f"{_show(getattr(fn.node, 'input_type', None))})")
             shape = declared_in
             for c in consumers[name]:
                 stripped = _strip_batch(shape, _expected_input(nodes[c]))
@@ -393,20 +412,26 @@ def infer_shapes(graph: nir.NIRGraph) -> Resolved:
                     warnings.append(f"stripped batch dim from Input '{name}': {shape} -> {stripped}")
                     shape = stripped
                     break
+            if any(s < 1 for s in shape):
+                raise NeurostackError(f"Input node '{name}': shape {shape} has an empty or negative dimension")
             fn.in_shape = fn.shape = shape
             continue
         if in_shape is None:
             in_shape = _fallback_input_shape(fn)
         fn.in_shape = in_shape
         fn.shape = _output_shape(fn, in_shape, warnings)
+        if fn.shape is not None and any(s < 1 for s in fn.shape):
+            raise NeurostackError(f"node '{name}': output shape {fn.shape} has an empty or negative dimension")
     # every edge, back edges included, must join equal shapes
     for a, b in edges:
         sa, want = nodes[a].shape, nodes[b].in_shape
         if sa != want:
             raise NeurostackError(f"edge {a} -> {b}: '{a}' gives shape {sa} but '{b}' expects {want}")
-    return Resolved(nodes=nodes, edges=edges, order=order, back_edges=back, input_name=input_name,
-                    output_name=output_name, on_cycle=_nodes_on_cycles(nodes, edges), warnings=warnings,
-                    input_declared=declared_in)
+    res = Resolved(nodes=nodes, edges=edges, order=order, back_edges=back, input_name=input_name,
+                   output_name=output_name, on_cycle=_nodes_on_cycles(nodes, edges), warnings=warnings,
+                   input_declared=declared_in)
+    check_lowering(res)  # absurd shapes stop here, before anything of their size is allocated
+    return res
 
 
 def _fallback_input_shape(fn: FlatNode) -> tuple[int, ...]:
@@ -466,13 +491,25 @@ def _output_shape(fn: FlatNode, in_shape: tuple[int, ...], warnings: list[str]) 
     raise NeurostackError(f"node '{name}': unsupported NIR primitive {t}")
 
 
-def _check_finite(nodes: dict[str, FlatNode]) -> None:
+def _show(value) -> str:
+    """A parameter value for an error message, kept short."""
+    text = " ".join(repr(value.tolist() if isinstance(value, np.ndarray) else value).split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_params(nodes: dict[str, FlatNode]) -> None:
+    """Every parameter numeric (a Conv's padding may be 'same' or 'valid') and finite, time constants positive."""
     for fn in nodes.values():
         for key, value in vars(fn.node).items():
-            if key in ("input_type", "output_type", "metadata") or value is None or isinstance(value, str):
+            if key in ("input_type", "output_type", "metadata") or value is None:
                 continue
-            a = np.asarray(value)
-            if a.dtype.kind in "fc" and not np.all(np.isfinite(a)):
+            a = value if isinstance(value, (str, bytes)) else np.asarray(value)
+            if isinstance(a, (str, bytes)) or a.dtype.kind not in "biuf":
+                if key == "padding" and fn.type in ("Conv1d", "Conv2d") and np.size(a) == 1:
+                    continue  # 'same' / 'valid', checked with the geometry
+                kind = type(value).__name__ if isinstance(a, (str, bytes)) else f"dtype {a.dtype}"
+                raise NeurostackError(f"node '{fn.name}': parameter {key} is not numeric ({kind}: {_show(value)})")
+            if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
                 raise NeurostackError(f"node '{fn.name}': parameter {key} holds NaN or infinite values")
         for key in TIME_CONSTANTS:
             v = getattr(fn.node, key, None)
@@ -540,6 +577,7 @@ def lower(graph: nir.NIRGraph, *, dt: float | None = None, convention: str = "sp
         dt = float(dt)
         if not np.isfinite(dt) or dt <= 0:
             raise NeurostackError(f"dt must be a positive number of seconds, got {dt}")
+    check_lowering(res, np.dtype(precision).itemsize, dt)  # now with the delay rings dt implies
     return _pack(res, conv, dt, np.dtype(precision), initial_v or conv.v_init)
 
 
@@ -643,7 +681,7 @@ def _lower_node(fn: FlatNode, res: Resolved, conv: Convention, dt, dtype, v_init
         return P.K_FLATTEN, 0, 0, 0
     if t in ("Affine", "Linear"):
         w = np.asarray(node.weight, np.float64)
-        bias = np.broadcast_to(np.asarray(node.bias, np.float64), (w.shape[0],)) if t == "Affine" \
+        bias = np.broadcast_to(np.asarray(node.bias, np.float64).ravel(), (w.shape[0],)) if t == "Affine" \
             else np.zeros(w.shape[0])
         return P.K_AFFINE, pk.floats(bias, w.T), 0, 0
     if t == "Scale":
@@ -651,7 +689,8 @@ def _lower_node(fn: FlatNode, res: Resolved, conv: Convention, dt, dtype, v_init
     if t in ("Conv1d", "Conv2d"):
         g = _conv_geometry(fn, fn.in_shape)
         w = np.asarray(node.weight, np.float64)
-        bias = np.broadcast_to(np.asarray(node.bias if node.bias is not None else 0.0, np.float64), (g["c_out"],))
+        bias = np.broadcast_to(np.asarray(node.bias if node.bias is not None else 0.0, np.float64).ravel(),
+                               (g["c_out"],))
         io = pk.ints([g[k] for k in ("c_in", "h", "w", "c_out", "oh", "ow", "kh", "kw", "sh", "sw", "ph", "pw",
                                      "dh", "dw", "groups")])
         return P.K_CONV, pk.floats(bias, w), io, 0

@@ -62,6 +62,47 @@ def _check_inputs(plan: Plan, inputs) -> np.ndarray:
     return np.ascontiguousarray(x.reshape(x.shape[0], x.shape[1], -1), dtype=plan.dtype)
 
 
+@dataclass
+class _Layout:
+    """Where each recorded node's output / voltage goes in the recording buffers (static per plan and request)."""
+
+    rec_nodes: np.ndarray
+    rec_off: np.ndarray
+    rec_len: list[int]
+    v_nodes: np.ndarray
+    v_src: np.ndarray
+    v_off: np.ndarray
+    v_len: list[int]
+    total_out: int
+    total_state: int
+
+
+def _offsets(lengths: list[int]) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if lengths else np.zeros(0, np.int64)
+
+
+def _layout(plan: Plan, wanted: frozenset, record_voltages: bool) -> _Layout:
+    key = ("layout", wanted, record_voltages)
+    if key not in plan.extra:  # cached: streaming one sample per call repeats the same request
+        names = plan.node_names
+        rec_nodes = [i for i, n in enumerate(names) if n in wanted]
+        rec_len = [int(plan.out_len[i]) for i in rec_nodes]
+        v_nodes = [i for i in range(len(names)) if plan.v_off[i] >= 0] if record_voltages else []
+        v_len = [int(plan.out_len[i]) for i in v_nodes]
+        plan.extra[key] = _Layout(
+            rec_nodes=np.asarray(rec_nodes, np.int64), rec_off=_offsets(rec_len), rec_len=rec_len,
+            v_nodes=np.asarray(v_nodes, np.int64), v_src=plan.v_off[v_nodes].astype(np.int64),
+            v_off=_offsets(v_len), v_len=v_len, total_out=int(plan.out_len.sum()), total_state=int(plan.st_len.sum()))
+    return plan.extra[key]
+
+
+def _count_tables(plan: Plan):
+    if "count_tables" not in plan.extra:  # static per plan: built once, reused by every run
+        tables = counters.synapse_tables(plan)
+        plan.extra["count_tables"] = (tables, *counters.pack_fanout(plan, tables))
+    return plan.extra["count_tables"]
+
+
 def run(plan: Plan, inputs: np.ndarray, *, record_voltages: bool = False, parallel: bool = True,
         record: Iterable[str] | None = None, count_per_step: bool = False) -> SimResult:
     """Simulate `inputs` (N, T, *input_shape), or one sample (T, *input_shape), through the plan.
@@ -74,57 +115,39 @@ def run(plan: Plan, inputs: np.ndarray, *, record_voltages: bool = False, parall
     x = _check_inputs(plan, inputs)
     n_samples, steps = x.shape[:2]
     names = plan.node_names
-    wanted = set(names) if record is None else set(record) | {plan.output_name}
+    wanted = frozenset(names) if record is None else frozenset(record) | {plan.output_name}
     unknown = wanted - set(names)
     if unknown:
         raise NeurostackError(f"cannot record unknown node(s) {', '.join(sorted(unknown))}")
-    rec_nodes = [i for i, n in enumerate(names) if n in wanted]
-    rec_len = [int(plan.out_len[i]) for i in rec_nodes]
-    rec_off = np.concatenate([[0], np.cumsum(rec_len)[:-1]]).astype(np.int64) if rec_nodes else np.zeros(0, np.int64)
-    rec = np.zeros((n_samples, steps, int(sum(rec_len))), plan.dtype)
-
-    v_nodes = [i for i in range(len(names)) if plan.v_off[i] >= 0] if record_voltages else []
-    v_len = [int(plan.out_len[i]) for i in v_nodes]
-    v_rec_off = np.concatenate([[0], np.cumsum(v_len)[:-1]]).astype(np.int64) if v_nodes else np.zeros(0, np.int64)
-    vrec = np.zeros((n_samples, steps if v_nodes else 0, int(sum(v_len))), plan.dtype)
-    if "count_tables" not in plan.extra:  # static per plan: built once, reused by every run (streaming calls)
-        tables = counters.synapse_tables(plan)
-        plan.extra["count_tables"] = (tables, *counters.pack_fanout(plan, tables))
-    tables, cnt_off, fanout = plan.extra["count_tables"]
+    lay = _layout(plan, wanted, record_voltages)
+    rec = np.zeros((n_samples, steps, sum(lay.rec_len)), plan.dtype)
+    vrec = np.zeros((n_samples, steps if lay.v_len else 0, sum(lay.v_len)), plan.dtype)
+    tables, cnt_off, fanout = _count_tables(plan)
     count_shape = (n_samples, steps if count_per_step else 1, len(names))
     sops, macs, events, spikes, driven = (np.zeros(count_shape, np.int64) for _ in range(5))
 
-    v_src = plan.v_off[v_nodes].astype(np.int64) if v_nodes else np.zeros(0, np.int64)
-    threads = numba.get_num_threads()
-    if not parallel:
-        numba.set_num_threads(1)
-    try:
-        kernels.run_parallel(
-            x, plan.kinds, plan.out_off, plan.out_len, plan.in_len, plan.src_ptr, plan.src_node, plan.src_prev,
-            plan.fp_off, plan.ip_off, plan.st_off, plan.st_len, plan.fparams, plan.iparams, plan.prev_nodes,
-            int(plan.out_len.sum()), int(plan.st_len.sum()), int(plan.max_in),
-            np.asarray(rec_nodes, np.int64), rec_off, rec,
-            np.asarray(v_nodes, np.int64), v_src, v_rec_off, vrec, cnt_off, fanout, sops, macs, events, spikes, driven)
-    finally:
-        numba.set_num_threads(threads)
+    driver = kernels.run_parallel if parallel and n_samples > 1 and numba.get_num_threads() > 1 else kernels.run_serial
+    driver(x, plan.kinds, plan.out_off, plan.out_len, plan.in_len, plan.src_ptr, plan.src_node, plan.src_prev,
+           plan.fp_off, plan.ip_off, plan.st_off, plan.st_len, plan.fparams, plan.iparams, plan.prev_nodes,
+           lay.total_out, lay.total_state, int(plan.max_in), lay.rec_nodes, lay.rec_off, rec,
+           lay.v_nodes, lay.v_src, lay.v_off, vrec, cnt_off, fanout, sops, macs, events, spikes, driven)
 
     outputs = {}
-    for q, i in enumerate(rec_nodes):
-        name = names[i]
-        outputs[name] = rec[:, :, rec_off[q]:rec_off[q] + rec_len[q]].reshape(n_samples, steps, *plan.shapes[name])
+    for q, i in enumerate(lay.rec_nodes):
+        name, o = names[i], lay.rec_off[q]
+        outputs[name] = rec[:, :, o:o + lay.rec_len[q]].reshape(n_samples, steps, *plan.shapes[name])
     voltages = {}
-    for q, i in enumerate(v_nodes):
-        name = names[i]
-        voltages[name] = vrec[:, :, v_rec_off[q]:v_rec_off[q] + v_len[q]].reshape(n_samples, steps, *plan.shapes[name])
+    for q, i in enumerate(lay.v_nodes):
+        name, o = names[i], lay.v_off[q]
+        voltages[name] = vrec[:, :, o:o + lay.v_len[q]].reshape(n_samples, steps, *plan.shapes[name])
     totals = spikes.sum(axis=(0, 1))
     ev = events.sum(axis=(0, 1))
     spiking = set(plan.spiking_nodes)
-    synaptic = {"Affine", "Linear", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d", "Scale"}
     return SimResult(
         outputs=outputs, voltages=voltages,
         spike_counts={n: int(totals[i]) for i, n in enumerate(names) if n in spiking},
         output_name=plan.output_name,
-        input_events={n: int(ev[i]) for i, n in enumerate(names) if plan.node_types[n] in synaptic},
+        input_events={n: int(ev[i]) for i, n in enumerate(names) if n in tables},
         counts=counters.RunCounts(node_names=list(names), sops=sops, macs=macs, events=events, spikes=spikes,
                                   driven=driven, steps=steps, tables=tables),
     )

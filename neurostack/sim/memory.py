@@ -1,0 +1,136 @@
+"""Memory estimates for the simulator, made from declared shapes before anything is allocated.
+
+Three points where a file or a request could ask for more memory than the machine has:
+  - reading a NIR file: `hdf5_bytes` sums the sizes its HDF5 headers declare (a chunked dataset of
+    10^6 x 10^6 floats takes a few hundred bytes on disk but 4 TB once read);
+  - lowering a graph: `lowering_bytes` counts parameters (with their float64 working copies), neuron state,
+    delay rings and one sample's buffers, from the shapes `infer_shapes` found;
+  - running: `run_bytes` counts the recording buffers (N x T x every recorded node's outputs, voltages),
+    the counters, the input copy and each thread's working buffers.
+Each `check_*` raises NeurostackError with the estimate and the available memory (neurostack.memory).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Iterable
+
+import numpy as np
+
+from neurostack.memory import check_memory, format_bytes, nbytes
+
+if TYPE_CHECKING:  # pragma: no cover
+    from neurostack.sim.lowering import Resolved
+    from neurostack.sim.plan import Plan
+
+_VLEN_GUESS = 16  # bytes per element of a variable-length / object dataset (strings): only the header is known
+N_COUNTERS = 5  # sops, macs, events, spikes, driven: int64 (N, T or 1, n_nodes) each
+
+
+# ------------------------------------------------------------------------------------------------ reading
+def hdf5_bytes(group) -> int:
+    """Bytes that reading every dataset under the h5py `group` into memory would take (declared shapes)."""
+    import h5py
+
+    total = 0
+
+    def visit(_name, item):
+        nonlocal total
+        if isinstance(item, h5py.Dataset):
+            shape = item.shape or ()
+            itemsize = item.dtype.itemsize if item.dtype.kind not in "OV" or item.dtype.fields else _VLEN_GUESS
+            total += nbytes(shape, max(int(itemsize), 1))
+
+    group.visititems(visit)
+    return total
+
+
+def check_file(group, path: str) -> None:
+    """Refuse a NIR file whose datasets would not fit in memory once read."""
+    check_memory(hdf5_bytes(group), f"{path}: reading its arrays")
+
+
+# ----------------------------------------------------------------------------------------------- lowering
+def _size(shape) -> int:
+    return math.prod(int(s) for s in shape) if shape is not None else 0
+
+
+def node_bytes(fn, itemsize: int, dt: float | None = None) -> int:
+    """Bytes lowering and one sample's run need for one FlatNode (its shapes already inferred)."""
+    from neurostack.sim import plan as P
+    from neurostack.sim.lowering import NEURON_PARAMS
+
+    out = _size(fn.shape)
+    size_in = _size(fn.in_shape)
+    n = (2 * out + size_in) * itemsize  # output + previous-step buffers, summed-input scratch
+    t = fn.type
+    if t in ("Affine", "Linear", "Conv1d", "Conv2d"):
+        w = int(np.size(getattr(fn.node, "weight", 0)))
+        n += w * (8 + itemsize) + size_in * 3 * 8  # float64 working copy + packed; fan-out tables (int64)
+    elif t in NEURON_PARAMS:
+        state = 2 if t in ("CubaLIF", "CubaLI") else 1
+        n += out * (P.N_NEURON_PARAMS * itemsize + state * itemsize + 12 * 8)  # packed, state, float64 temporaries
+    elif t in ("Scale", "Threshold"):
+        n += out * (itemsize + 8)
+    elif t == "Delay" and dt:
+        delay = np.asarray(fn.params.get("delay", getattr(fn.node, "delay", 0.0)), np.float64)
+        longest = float(np.max(delay)) if delay.size else 0.0
+        ring = int(min(longest / dt, 1e18)) + 1
+        n += (ring * out) * itemsize + out * 16
+    return n
+
+
+def lowering_bytes(res: "Resolved", itemsize: int = 8, dt: float | None = None) -> tuple[int, str]:
+    """(bytes to lower the resolved graph and run one sample, name of the node needing the most)."""
+    costs = {name: node_bytes(fn, itemsize, dt) for name, fn in res.nodes.items()}
+    biggest = max(costs, key=costs.get) if costs else ""
+    return sum(costs.values()), biggest
+
+
+def check_lowering(res: "Resolved", itemsize: int = 8, dt: float | None = None) -> None:
+    """Refuse a graph whose parameters, state and buffers would not fit in memory."""
+    total, biggest = lowering_bytes(res, itemsize, dt)
+    fn = res.nodes.get(biggest)
+    where = f" (largest: node '{biggest}', {fn.type} of shape {fn.shape})" if fn is not None else ""
+    check_memory(total, f"the graph{where}")
+
+
+# ---------------------------------------------------------------------------------------------------- run
+def run_bytes(plan: "Plan", n_samples: int, steps: int, *, record_voltages: bool = False,
+              count_per_step: bool = False, record: Iterable[str] | None = None, threads: int | None = None) -> int:
+    """Bytes `sim.run(plan, inputs (n_samples, steps, ...), ...)` allocates, as run.py does it."""
+    itemsize = plan.dtype.itemsize
+    names = plan.node_names
+    wanted = set(names) if record is None else set(record) | {plan.output_name}
+    rec_len = sum(int(plan.out_len[i]) for i, n in enumerate(names) if n in wanted)
+    v_len = sum(int(plan.out_len[i]) for i in range(len(names)) if plan.v_off[i] >= 0) if record_voltages else 0
+    in_len = int(plan.out_len[names.index(plan.input_name)])
+    total = n_samples * steps * (rec_len + v_len + in_len) * itemsize
+    total += N_COUNTERS * n_samples * (steps if count_per_step else 1) * len(names) * 8
+    if threads is None:
+        try:
+            import numba
+
+            threads = numba.get_num_threads()
+        except Exception:  # pragma: no cover - numba always present with the simulator
+            threads = 1
+    per_thread = (2 * int(plan.out_len.sum()) + int(plan.st_len.sum()) + int(plan.max_in) + int(plan.in_len.sum()))
+    total += min(threads, n_samples) * per_thread * itemsize
+    return total
+
+
+def check_run(plan: "Plan", n_samples: int, steps: int, *, record_voltages: bool = False,
+              count_per_step: bool = False, record: Iterable[str] | None = None, what: str = "simulating",
+              hint: str = "; simulate fewer samples with --limit") -> None:
+    """Refuse a run whose recordings (N x T x every node's outputs) would not fit in memory."""
+    needed = run_bytes(plan, n_samples, steps, record_voltages=record_voltages, count_per_step=count_per_step,
+                       record=record)
+    per_sample = max(1, needed // max(n_samples, 1))
+    fits = None
+    from neurostack.memory import available_memory
+
+    available = available_memory()
+    if available is not None:
+        fits = int(available // per_sample)
+    extra = f" (about {format_bytes(per_sample)} per sample: at most {fits} fit)" if fits is not None else ""
+    check_memory(needed, f"{what} {n_samples} samples of {steps} steps{extra}", hint if n_samples > 1 else "")
