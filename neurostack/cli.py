@@ -42,24 +42,55 @@ def main() -> None:
               help="synth-digits (embedded, synthesised offline), fsdd:PATH, shd:PATH or ssc:PATH.")
 @click.option("--split", default="standard", show_default=True,
               help="standard | speaker:NAME[,NAME] (FSDD: those speakers are the test set) | all.")
-@click.option("--model", "model_name", default="mlp", show_default=True, help="mlp | csnn.")
+@click.option("--model", "model_name", default="mlp", show_default=True,
+              help="mlp | csnn | spikformer | adlif (recurrent adaptive LIF) | delay (learnable synaptic delays).")
 @click.option("--epochs", type=click.IntRange(1), default=None, help="Training epochs  [default: 30].")
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-3, show_default=True)
-@click.option("--hidden", default=None, help="Hidden layer sizes, comma separated  [default: 512].")
-@click.option("--view", type=click.Choice(["image", "sequence"]), default="image", show_default=True,
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Learning rate  [default: 2e-3; delay 5e-3].")
+@click.option("--hidden", default=None,
+              help="Hidden layer sizes, comma separated  [default: 512; adlif 256; delay 256,128].")
+@click.option("--view", type=click.Choice(["image", "sequence"]), default=None,
               help="image: the whole feature matrix is the input at every step (the reports' set-up); "
-                   "sequence: one frame per step (streaming).")
+                   "sequence: one frame per step (streaming)  [default: image; delay: sequence].")
 @click.option("--encoder", default="none", show_default=True,
               help="How features become input: none (real-valued current), rate, latency or delta spikes.")
-@click.option("--steps", type=click.IntRange(1), default=25, show_default=True,
-              help="Time steps per sample (image view).")
+@click.option("--steps", type=click.IntRange(1), default=None,
+              help="Time steps per sample (image view)  [default: 25; spikformer 4].")
 @click.option("--steps-per-frame", type=click.IntRange(1), default=1, show_default=True,
               help="Time steps per feature frame (sequence view; rate and latency encoders).")
 @click.option("--features", "feature_kind", type=click.Choice(["mel", "mfcc"]), default="mel", show_default=True)
 @click.option("--n-bins", type=click.IntRange(4, 256), default=40, show_default=True, help="Mel bands or MFCCs.")
 @click.option("--surrogate", default="atan", show_default=True,
               help="Surrogate gradient: superspike, atan, triangle, tanh, circ, erfc.")
+@click.option("--dim", type=click.IntRange(1), default=None, help="spikformer: embedding dimension  [default: 64].")
+@click.option("--depth", type=click.IntRange(1), default=None, help="spikformer: encoder blocks  [default: 2].")
+@click.option("--heads", type=click.IntRange(1), default=None, help="spikformer: attention heads  [default: 4].")
+@click.option("--max-delay", type=click.IntRange(1), default=None,
+              help="delay: synaptic delays run from 0 to N-1 time steps (frames)  [default: 13].")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help="Dropout on hidden spikes  [default: 0.3; spikformer 0.1; adlif, delay 0.2].")
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=1e-4, show_default=True, help="AdamW weight decay.")
+@click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
+@click.option("--patience", type=click.IntRange(0), default=0, show_default=True,
+              help="Early stopping: stop after N epochs without a better validation accuracy (0: off).")
+@click.option("--augment/--no-augment", default=True, show_default=True,
+              help="Training-time augmentation, the model's default set: mlp, csnn: --time-shift 4; spikformer, "
+                   "adlif, delay: also --time-stretch 0.1 --freq-shift 1 --tilt 0.3 --time-mask 1 --freq-mask 1. "
+                   "--no-augment switches all of it off (the options below still switch single kinds on).")
+@click.option("--time-shift", type=click.IntRange(0), default=None, help="Max random time shift, frames (0: off).")
+@click.option("--time-stretch", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help="Max relative time stretch, e.g. 0.1 (0: off).")
+@click.option("--freq-shift", type=click.FloatRange(min=0), default=None,
+              help="Max random shift of the mel bands, in bands (a different voice), e.g. 1 (0: off).")
+@click.option("--tilt", type=click.FloatRange(0, 1), default=None,
+              help="Max random spectral tilt (band gains 1 +- t from bottom to top), e.g. 0.3 (0: off).")
+@click.option("--time-mask", type=click.IntRange(0), default=None, help="SpecAugment time masks per sample (0: off).")
+@click.option("--freq-mask", type=click.IntRange(0), default=None, help="SpecAugment frequency masks per sample (0: off).")
+@click.option("--noise", type=click.FloatRange(min=0), default=None, help="Max std of additive Gaussian noise (0: off).")
+@click.option("--mixup", type=click.FloatRange(min=0), default=None, help="Mixup with weights ~ Beta(a, a) (0: off).")
+@click.option("--cutmix", type=click.FloatRange(min=0), default=None,
+              help="CutMix of frame spans, weights ~ Beta(a, a) (0: off).")
 @click.option("--device", default="auto", show_default=True, help="auto | cpu | cuda.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -70,7 +101,9 @@ def main() -> None:
 @click.option("--limit", type=click.IntRange(1), default=None, help="Use at most N samples per split (quick runs).")
 @_user_errors
 def train(data, split, model_name, epochs, batch_size, lr, hidden, view, encoder, steps, steps_per_frame, feature_kind,
-          n_bins, surrogate, device, seed, out, resume, cache_dir, limit):
+          n_bins, surrogate, dim, depth, heads, max_delay, dropout, weight_decay, label_smoothing, patience, augment,
+          time_shift, time_stretch, freq_shift, tilt, time_mask, freq_mask, noise, mixup, cutmix, device, seed, out, resume,
+          cache_dir, limit):
     """Train a spiking classifier with surrogate gradients (BPTT).
 
     Writes config.json, a checkpoint each epoch, best.safetensors, metrics.json and PNG plots into the run
@@ -82,6 +115,12 @@ def train(data, split, model_name, epochs, batch_size, lr, hidden, view, encoder
                  hidden=hidden, view=view, encoder=encoder, steps=steps, steps_per_frame=steps_per_frame,
                  feature_kind=feature_kind,
                  n_bins=n_bins, surrogate=surrogate, device=device, seed=seed,
+                 dropout=dropout, weight_decay=weight_decay, label_smoothing=label_smoothing, patience=patience,
+                 augment=augment,
+                 augment_kinds={"time_shift": time_shift, "time_stretch": time_stretch, "freq_shift": freq_shift, "tilt": tilt,
+                                "time_mask": time_mask, "freq_mask": freq_mask, "noise": noise, "mixup": mixup,
+                                "cutmix": cutmix},
+                 model_options={"dim": dim, "depth": depth, "heads": heads, "max_delay": max_delay},
                  out=out or Path("runs") / f"{data.split(':')[0]}-{model_name}-{datetime.now():%Y%m%d-%H%M%S}",
                  resume=resume, cache_dir=cache_dir, limit=limit)
 

@@ -48,3 +48,74 @@ def li_step(i: torch.Tensor, v: torch.Tensor, p: LIParameters, dt: float) -> tor
     """One step of the leaky integrator. Returns v_next (which is also the output)."""
     dv = dt * p.tau_mem_inv * ((p.v_leak - v) + i)
     return v + dv
+
+
+# --------------------------------------------------------------------------------- adaptive LIF (adlif)
+class AdLIFParameters(NamedTuple):
+    """Adaptive LIF with a spike-triggered adaptation current (the adaptive SRNN / AdLIF family).
+
+    tau_mem_inv, tau_adapt_inv in 1/s; `b` is the adaptation strength: the adaptation current's input is -b
+    per spike (dimensionless, same units as the membrane input; b >= 0 makes the neuron tire).
+    """
+
+    tau_mem_inv: torch.Tensor  # 1/s
+    tau_adapt_inv: torch.Tensor  # 1/s
+    b: torch.Tensor
+    v_leak: torch.Tensor
+    v_th: torch.Tensor
+    v_reset: torch.Tensor
+
+
+def adlif_step(
+    i: torch.Tensor, v: torch.Tensor, a: torch.Tensor, p: AdLIFParameters, dt: float, spike_fn: SpikeFn
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One step of an adaptive LIF neuron. Returns (z, v_next, a_next).
+
+    `i` is the synaptic input of this step (feed-forward plus recurrent current), `a` the adaptation current
+    left by the previous step (a <= 0 when b >= 0). Forward Euler, dt in seconds, in this order:
+
+        v'  = v + dt * tau_mem_inv * ((i + a) + v_leak - v)            # lif_step with input i + a
+        z   = H(v' - v_th)          (strictly above threshold)
+        v   <- (1 - z) v' + z v_reset
+        a'  = a + dt * tau_adapt_inv * ((0 - a) + (-b * z))            # li_step of the input -b z
+
+    i.e. the adaptation current w = -a obeys w' = (1 - dt/tau_adapt) w + (dt/tau_adapt) b z: it decays with
+    tau_adapt and jumps by dt * tau_adapt_inv * b at each spike, and it is fed back negatively to the membrane
+    input one step later. NIR equivalent (a cycle): LIF(tau_mem) -> Scale(-b) -> LI(tau_adapt, r=1, v_leak=0)
+    -> back into the same LIF, summed with its other inputs.
+    """
+    z, v_next = lif_step(i + a, v, LIFParameters(p.tau_mem_inv, p.v_leak, p.v_th, p.v_reset), dt, spike_fn)
+    a_next = li_step(-p.b * z, a, LIParameters(p.tau_adapt_inv, torch.zeros_like(p.tau_adapt_inv)), dt)
+    return z, v_next, a_next
+
+
+# ------------------------------------------------------------------------------- learnable delays (delay)
+def delay_kernel(delay: torch.Tensor, max_delay: int, sigma: float | None) -> torch.Tensor:
+    """Weights of each synapse over its possible delays 0 .. max_delay-1 steps: shape (*delay.shape, max_delay).
+
+    sigma > 0: a Gaussian centred on the (real-valued, learnable) delay, normalised to sum 1 over the taps --
+    the differentiable relaxation of DCLS-delays (Hammouamri et al. 2023); as sigma shrinks it approaches
+    a one-hot. sigma None (or 0): the hard one-hot at round(delay), i.e. a delay of a whole number of steps.
+    """
+    taps = torch.arange(max_delay, dtype=delay.dtype, device=delay.device)
+    if not sigma:
+        return (taps == torch.round(delay).clamp(0, max_delay - 1).unsqueeze(-1)).to(delay.dtype)
+    g = torch.exp(-0.5 * ((taps - delay.unsqueeze(-1)) / sigma) ** 2)
+    return g / (g.sum(-1, keepdim=True) + 1e-12)
+
+
+def delayed_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, delay: torch.Tensor,
+                   max_delay: int, sigma: float | None) -> torch.Tensor:
+    """Linear synapses with a delay each, over a whole sequence. x (T, B, n_in) -> (T, B, n_out).
+
+        y[t, b, o] = bias[o] + sum_i sum_k weight[o, i] * kernel[o, i, k] * x[t - k, b, i]   (x[t < 0] = 0)
+
+    with kernel = delay_kernel(delay, max_delay, sigma) (weight, delay: (n_out, n_in)). With the hard kernel
+    this is exactly `y[t] = bias + sum_i weight[o, i] x[t - delay[o, i], i]`, which NIR writes as one
+    Delay(d * dt) -> Linear(weight masked to the synapses of delay d) branch per distinct delay d.
+    """
+    t, b, n_in = x.shape
+    k = weight.unsqueeze(-1) * delay_kernel(delay, max_delay, sigma)  # (n_out, n_in, D), k[..., d] = delay d
+    xs = torch.nn.functional.pad(x.permute(1, 2, 0), (max_delay - 1, 0))  # (B, n_in, D-1+T), causal
+    y = torch.nn.functional.conv1d(xs, k.flip(-1), bias)  # (B, n_out, T)
+    return y.permute(2, 0, 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 
 from neurostack.frontend.models import ModelConfig
+from neurostack.train.augment import AugmentConfig
 
 
 @dataclass
@@ -25,7 +26,9 @@ class TrainConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     label_smoothing: float = 0.0
-    time_shift: int = 4  # augmentation: random shift of each training sample by up to this many frames
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # training-time augmentation (train/augment.py)
+    grad_clip: float = 0.0  # clip the gradient's global norm to this (0: off)
+    patience: int = 0  # early stopping: stop after this many epochs without a better validation accuracy (0: off)
     seed: int = 0
     device: str = "auto"
     cache_dir: str | None = None
@@ -38,10 +41,16 @@ class TrainConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["model"] = self.model.to_dict()
+        d["augment"] = self.augment.to_dict()
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         known = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in d.items() if k in known and k != "model"}
-        return cls(model=ModelConfig.from_dict(d.get("model", {})), **kw)
+        kw = {k: v for k, v in d.items() if k in known and k not in ("model", "augment")}
+        if "augment" in d:
+            augment = AugmentConfig.from_dict(d["augment"])
+        else:  # a run from before augment.py: its only augmentation was the time shift
+            augment = AugmentConfig.off()
+            augment.time_shift = int(d.get("time_shift", 4))
+        return cls(model=ModelConfig.from_dict(d.get("model", {})), augment=augment, **kw)

@@ -1,7 +1,12 @@
 """The training loop: BPTT with surrogate gradients, a checkpoint each epoch, resumable, best epoch on validation.
 
-Reproducibility: every random choice of epoch e (shuffling, encoder noise, dropout) is seeded from
-(seed, e), so a run resumed from epoch e's checkpoint reaches the same weights as an uninterrupted one.
+Reproducibility: every random choice of epoch e (shuffling, encoder noise, dropout, augmentation) is seeded
+from (seed, e), so a run resumed from epoch e's checkpoint reaches the same weights as an uninterrupted one.
+
+Against overfitting: augmentation of each training batch (`neurostack.train.augment`, as `cfg.augment` says),
+dropout (in the model), AdamW weight decay (not applied to time constants, delays and position embeddings),
+label smoothing, and early stopping on the validation split (`cfg.patience`); the best epoch on validation
+is the one kept in any case.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from neurostack.atomic import write_json
 from neurostack.errors import NeurostackError
 from neurostack.frontend.models import SpikingClassifier, build_model, calibrate_init, count_parameters
 from neurostack.inputs import encode_batch
+from neurostack.train.augment import augment_batch
+from neurostack.train.augment import time_shift as _time_shift
 from neurostack.train.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
 from neurostack.train.config import TrainConfig
 from neurostack.train.evaluate import confusion_matrix, predict
@@ -54,15 +61,20 @@ ProgressFn = Callable[[int, int, float, float], None]  # (batch, n_batches, runn
 
 def augment(x: np.ndarray, rng: np.random.Generator, max_shift: int) -> np.ndarray:
     """Random time shift of each sample by up to `max_shift` frames (zero-filled): x (B, frames, bins)."""
-    if max_shift <= 0:
-        return x
-    out = np.zeros_like(x)
-    for k, s in enumerate(rng.integers(-max_shift, max_shift + 1, size=len(x))):
-        if s >= 0:
-            out[k, s:] = x[k, :x.shape[1] - s]
-        else:
-            out[k, :s] = x[k, -s:]
-    return out
+    return _time_shift(x, rng, max_shift)
+
+
+# Parameters that are not weights: AdamW's decay would pull time constants, delays and embeddings to 0.
+_NO_DECAY = ("log_tau_mem", "log_tau_adapt", "jump", "delay", "pos_embedding")
+
+
+def make_optimiser(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW; parameters named in `_NO_DECAY` (and only those) go in a second group without weight decay."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if name.rsplit(".", 1)[-1] in _NO_DECAY else decay).append(p)
+    groups = [{"params": decay}] + ([{"params": no_decay, "weight_decay": 0.0}] if no_decay else [])
+    return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
@@ -73,6 +85,7 @@ def train_epoch(model: SpikingClassifier, optimiser: torch.optim.Optimizer, x: n
                 cfg: TrainConfig, epoch: int, device: torch.device, on_batch: ProgressFn | None = None) -> tuple[float, float]:
     """One pass over the training set. Returns (mean loss, accuracy)."""
     model.train()
+    model.set_progress((epoch - 1) / max(cfg.epochs, 1))
     seed = _epoch_seed(cfg.seed, epoch)
     torch.manual_seed(seed)
     order = np.random.default_rng(seed).permutation(len(x))
@@ -82,12 +95,18 @@ def train_epoch(model: SpikingClassifier, optimiser: torch.optim.Optimizer, x: n
     total_loss = total_correct = total_seen = 0.0
     for b in range(n_batches):
         idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-        xb = encode_batch(augment(x[idx], aug_rng, cfg.time_shift), cfg.input_spec(), enc_rng, cfg.model.input_shape)
-        yb = torch.from_numpy(y[idx]).to(device)
+        xa, ya, yb_, lam = augment_batch(x[idx], y[idx], cfg.augment, aug_rng)
+        xb = encode_batch(xa, cfg.input_spec(), enc_rng, cfg.model.input_shape)
+        yb = torch.from_numpy(ya).to(device)
         scores = model(to_time_major(xb, device))
         loss = F.cross_entropy(scores, yb, label_smoothing=cfg.label_smoothing)
+        if lam < 1.0:
+            loss = lam * loss + (1 - lam) * F.cross_entropy(scores, torch.from_numpy(yb_).to(device),
+                                                            label_smoothing=cfg.label_smoothing)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimiser.step()
         total_loss += loss.item() * len(idx)
         total_correct += (scores.argmax(1) == yb).sum().item()
@@ -119,10 +138,11 @@ def train(cfg: TrainConfig, data, run: RunPaths, *, resume: bool = False,
         sample = encode_batch(data.x["train"][:n], cfg.input_spec(), np.random.default_rng(cfg.seed),
                               cfg.model.input_shape)
         calibrate_init(model, to_time_major(sample, device), cfg.model.init_std)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimiser = make_optimiser(model, cfg)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(cfg.epochs, 1))
     history: list[dict] = []
     start_epoch, best_val, best_epoch = 1, -1.0, 0
+    stopped_early = None
     if resume and run.last_checkpoint.is_file():
         state = load_checkpoint(run.last_checkpoint)
         try:
@@ -136,6 +156,8 @@ def train(cfg: TrainConfig, data, run: RunPaths, *, resume: bool = False,
 
     params = count_parameters(model)
     train_start = time.perf_counter()
+    if cfg.patience > 0 and history and (start_epoch - 1) - best_epoch >= cfg.patience:
+        start_epoch = cfg.epochs + 1  # resuming a run that had already stopped early: nothing left to train
     for epoch in range(start_epoch, cfg.epochs + 1):
         t0 = time.perf_counter()
         if on_epoch_start:
@@ -158,9 +180,17 @@ def train(cfg: TrainConfig, data, run: RunPaths, *, resume: bool = False,
             "epoch": epoch, "history": history, "best_val": best_val, "best_epoch": best_epoch})
         if on_epoch_end:
             on_epoch_end(EpochReport(epoch, cfg.epochs, loss, acc, val_acc, seconds, is_best))
+        if cfg.patience > 0 and epoch - best_epoch >= cfg.patience and epoch < cfg.epochs:
+            stopped_early = epoch
+            break
+    if stopped_early is None and history and history[-1]["epoch"] < cfg.epochs:
+        stopped_early = history[-1]["epoch"]  # resumed a run that had stopped early
 
-    # Final evaluation with the best epoch's weights.
+    # Final evaluation with the best epoch's weights (learnable delays rounded to whole steps, as evaluated).
     load_weights(run.best_weights, model)
+    if any(n.rsplit(".", 1)[-1] == "delay" for n, _ in model.named_parameters()):
+        model.round_delays()
+        save_weights(run.best_weights, model)
     pred = predict(model, data.x["test"], spec=cfg.input_spec(), seed=cfg.seed, device=device)
     test_acc = float((pred == data.y["test"]).mean()) if len(pred) else float("nan")
     cm = confusion_matrix(data.y["test"], pred, len(data.classes))
@@ -169,7 +199,10 @@ def train(cfg: TrainConfig, data, run: RunPaths, *, resume: bool = False,
         "val_accuracy": best_val,
         "best_epoch": best_epoch,
         "epochs": cfg.epochs,
+        "epochs_run": len(history),
+        "stopped_early": stopped_early,
         "params": params,
+        "epoch_seconds": round(sum(h["seconds"] for h in history) / max(len(history), 1), 3),
         "train_seconds": round(sum(h["seconds"] for h in history), 2),
         "seconds_this_session": round(time.perf_counter() - train_start, 2),
         "device": str(device),

@@ -14,17 +14,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from neurostack.atomic import write_json
 from neurostack.errors import NeurostackError
-from neurostack.frontend.models import MODELS, ModelConfig, model_input_shape
+from neurostack.frontend.models import MODEL_DEFAULTS, MODELS, TRAINING_KEYS, ModelConfig, model_input_shape
 from neurostack.frontend.surrogate import SURROGATES
+from neurostack.train.augment import AugmentConfig
 from neurostack.train.config import TrainConfig
 from neurostack.train.rundir import RunPaths, read_config
 
 DEFAULT_EPOCHS = 30
 
 
-def _parse_hidden(hidden: str | None) -> tuple[int, ...]:
+def _parse_hidden(hidden: str | None, default: tuple[int, ...] = (512,)) -> tuple[int, ...]:
     if hidden is None:
-        return (512,)
+        return tuple(default)
     try:
         sizes = tuple(int(h) for h in hidden.split(",") if h.strip())
     except ValueError:
@@ -34,9 +35,33 @@ def _parse_hidden(hidden: str | None) -> tuple[int, ...]:
     return sizes
 
 
+def resolve_augment(augment: bool = True, preset: dict | None = None, **kinds) -> AugmentConfig:
+    """The augmentation of a run: the model's preset (AugmentConfig fields; None: the AugmentConfig defaults) or
+    none with augment=False, then each kind given (not None)."""
+    if not augment:
+        cfg = AugmentConfig.off()
+    elif preset is not None:
+        cfg = AugmentConfig.from_dict({**AugmentConfig.off().to_dict(), **preset})
+    else:
+        cfg = AugmentConfig()
+    for name, value in kinds.items():
+        if value is not None:
+            if value < 0:
+                raise NeurostackError(f"--{name.replace('_', '-')} {value}: must be >= 0")
+            setattr(cfg, name, type(getattr(cfg, name))(value))
+    if cfg.time_stretch >= 1:
+        raise NeurostackError("--time-stretch is a relative stretch: use a value below 1 (e.g. 0.1)")
+    return cfg
+
+
 def resolve_config(*, data, split, model_name, epochs, batch_size, lr, hidden, view, encoder, steps, steps_per_frame,
-                   feature_kind, n_bins, surrogate, device, seed, cache_dir) -> TrainConfig:
-    """Check the options a user gave and build the run's config (input shape is filled in from the data)."""
+                   feature_kind, n_bins, surrogate, device, seed, cache_dir, dropout=None, weight_decay=1e-4,
+                   label_smoothing=0.0, patience=0, augment=True, augment_kinds=None, model_options=None) -> TrainConfig:
+    """Check the options a user gave and build the run's config (input shape is filled in from the data).
+
+    Options left as None take the model's defaults (`MODEL_DEFAULTS`): view, steps, hidden, lr, dropout, and
+    the augmentation `augment` (True, the default) switches on. `augment_kinds` maps AugmentConfig fields to
+    values (None: that default); `model_options` sets ModelConfig fields (dim, depth, heads, max_delay, ...)."""
     from neurostack.data import ENCODERS
 
     if model_name not in MODELS:
@@ -45,14 +70,35 @@ def resolve_config(*, data, split, model_name, epochs, batch_size, lr, hidden, v
         raise NeurostackError(f"unknown encoder '{encoder}': choose one of {', '.join(ENCODERS)}")
     if surrogate not in SURROGATES:
         raise NeurostackError(f"unknown surrogate '{surrogate}': choose one of {', '.join(SURROGATES)}")
-    model = ModelConfig(name=model_name, hidden=_parse_hidden(hidden), surrogate=surrogate)
+    defaults = dict(MODEL_DEFAULTS.get(model_name, {}))
+    view = view or defaults.pop("view", "image")
+    steps = steps or defaults.pop("steps", 25)
+    lr = lr or defaults.pop("lr", 2e-3)
+    hidden_sizes = _parse_hidden(hidden, defaults.pop("hidden", (512,)))
+    grad_clip = defaults.pop("grad_clip", 0.0)
+    hop_s = defaults.pop("hop_s", None)
+    augment_preset = defaults.pop("augment", None)
+    for k in TRAINING_KEYS:
+        defaults.pop(k, None)
+    model_fields = {**defaults, **{k: v for k, v in (model_options or {}).items() if v is not None}}
+    if dropout is not None:
+        model_fields["dropout"] = dropout
+    try:
+        model = ModelConfig(name=model_name, hidden=hidden_sizes, surrogate=surrogate, **model_fields)
+    except TypeError as exc:
+        raise NeurostackError(f"bad model option: {exc}") from None
+    if model_name == "spikformer" and model.dim % model.heads:
+        raise NeurostackError(f"--dim {model.dim} must be a multiple of --heads {model.heads}")
     features = {"kind": feature_kind, "n_bins": n_bins}
     if view == "image":
         features["hop_s"] = 0.02  # 50 frames per second keeps the flattened image small
+    elif hop_s:
+        features["hop_s"] = hop_s
     cfg = TrainConfig(data=data, split=split, view=view, encoder=encoder, steps=steps, steps_per_frame=steps_per_frame,
                        features=features, model=model,
                        epochs=epochs or DEFAULT_EPOCHS, batch_size=batch_size, lr=lr, seed=seed, device=device,
-                       cache_dir=cache_dir)
+                       cache_dir=cache_dir, weight_decay=weight_decay, label_smoothing=label_smoothing,
+                       patience=patience, grad_clip=grad_clip, augment=resolve_augment(augment, augment_preset, **(augment_kinds or {})))
     cfg.input_spec().check()
     return cfg
 
@@ -98,6 +144,9 @@ def run_training(*, out: Path, resume: bool, limit: int | None = None, console: 
     console.print(f"[bold]neurostack train[/]: {cfg.model.name} on {cfg.data} ({len(data.classes)} classes; "
                   f"train {len(data.y['train'])}, val {len(data.y['val'])}, test {len(data.y['test'])}) "
                   f"on {device}, {cfg.epochs} epochs -> {run.root}")
+    console.print(f"augmentation: {', '.join(cfg.augment.active()) or 'none'}; dropout {cfg.model.dropout:g}, "
+                  f"weight decay {cfg.weight_decay:g}, label smoothing {cfg.label_smoothing:g}"
+                  + (f", early stopping after {cfg.patience} epochs" if cfg.patience else ""))
     from neurostack.train.loop import train
 
     progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
