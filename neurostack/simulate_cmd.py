@@ -12,53 +12,152 @@ import numpy as np
 
 from neurostack.atomic import write_json, write_with
 from neurostack.errors import NeurostackError
+from neurostack.sim.memory import check_run
 
 
 def _load_npy(path: Path) -> np.ndarray:
+    """The .npy file at `path` memory-mapped (read-only, nothing read yet), checked to hold numbers."""
     if not path.is_file():
         raise NeurostackError(f"{path}: no such input file")
-    try:
-        x = np.load(path, allow_pickle=False)
+    try:  # the header alone: shape and dtype, nothing read yet (a truncated file fails here too)
+        x = np.load(path, mmap_mode="r", allow_pickle=False)
     except Exception as exc:
-        raise NeurostackError(f"{path}: not a readable .npy array ({str(exc)[:100]})") from None
+        raise NeurostackError(f"{path}: not a readable .npy array ({_first_line(exc)})") from None
+    if not isinstance(x, np.ndarray):  # an .npz archive
+        raise NeurostackError(f"{path}: expected a .npy array, got an .npz archive")
     if not np.issubdtype(x.dtype, np.number) and x.dtype != np.bool_:
         raise NeurostackError(f"{path}: expected a numeric array, got dtype {x.dtype}")
-    if not np.all(np.isfinite(x)):
-        raise NeurostackError(f"{path}: input holds NaN or infinite values")
     return x
 
 
-def _inputs_from_file(path: Path, input_shape: tuple[int, ...]) -> tuple[np.ndarray, bool]:
-    """(inputs (N, T, *input_shape), whether the file held a single sample)."""
+def _first_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:100]
+
+
+def _inputs_from_file(path: Path, input_shape: tuple[int, ...], graph_path: Path,
+                      limit: int | None = None) -> tuple[np.ndarray, bool]:
+    """(inputs (N, T, *input_shape) float64, whether the file held a single sample); at most `limit` samples."""
+    from neurostack.memory import check_memory, nbytes
+
     x = _load_npy(path)
     k = len(input_shape)
     if x.ndim == k + 1 and tuple(x.shape[1:]) == tuple(input_shape):
-        return x[None].astype(np.float64, copy=False), True
-    if x.ndim == k + 2 and tuple(x.shape[2:]) == tuple(input_shape):
-        return x.astype(np.float64, copy=False), False
-    raise NeurostackError(f"{path}: shape {x.shape} does not fit the graph's input {tuple(input_shape)}: "
-                          f"expected (T, {', '.join(map(str, input_shape))}) or (N, T, ...)")
+        x, single = x[None], True
+    elif x.ndim == k + 2 and tuple(x.shape[2:]) == tuple(input_shape):
+        x, single = (x[:limit] if limit else x), False
+    else:
+        raise NeurostackError(f"{path}: shape {x.shape} does not fit the input {tuple(input_shape)} of {graph_path}: "
+                              f"expected (T, {', '.join(map(str, input_shape))}) or (N, T, ...)")
+    check_memory(nbytes(x.shape, 8), f"{path}: reading its {x.shape} array", "; simulate fewer samples with --limit")
+    try:
+        x = np.array(x, dtype=np.float64)  # reads the (first `limit`) samples from disk
+    except Exception as exc:
+        raise NeurostackError(f"{path}: not a readable .npy array ({_first_line(exc)})") from None
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise NeurostackError(f"{path}: shape {x.shape}: no samples or no time steps")
+    if not np.all(np.isfinite(x)):
+        raise NeurostackError(f"{path}: input holds NaN or infinite values")
+    return x, single
 
 
 def _inputs_from_data(spec: str, split: str | None, meta: dict, input_shape: tuple[int, ...],
-                      limit: int | None, cache_dir) -> tuple[np.ndarray, np.ndarray, list[str]]:
+                      limit: int | None, cache_dir, graph_path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Test-split inputs rebuilt as at training time from the graph's input description."""
-    from neurostack.data import FeatureConfig, load_dataset
+    from neurostack.data import ENCODERS, FeatureConfig, load_dataset
     from neurostack.inputs import InputSpec, encode_for_eval
+    from neurostack.memory import check_memory, nbytes
 
     info = meta.get("input", {})
-    features = FeatureConfig.from_dict(info["features"]) if info.get("features") else FeatureConfig()
+    try:
+        features = FeatureConfig.from_dict(info["features"]) if info.get("features") else FeatureConfig()
+        input_spec = InputSpec(info.get("view", "sequence"), info.get("encoder", "none"), info.get("steps", 1),
+                               info.get("steps_per_frame", 1)).check()
+    except NeurostackError as exc:
+        raise NeurostackError(f"{graph_path}: the input description in its metadata: {exc}") from None
+    if input_spec.encoder not in ENCODERS:
+        raise NeurostackError(f"{graph_path}: its metadata names the unknown encoder {input_spec.encoder!r}")
+    if input_spec.steps < 1 or input_spec.steps_per_frame < 1:
+        raise NeurostackError(f"{graph_path}: the input description in its metadata asks for steps "
+                              f"{input_spec.steps}, steps_per_frame {input_spec.steps_per_frame}: must be >= 1")
     data = load_dataset(spec, split=split or info.get("split", "standard"), cache_dir=cache_dir,
-                        seed=int(info.get("data_seed", 0)), features=features, progress=True)
+                        seed=info.get("data_seed", 0), features=features, progress=True)
     x, y = data.x["test"], data.y["test"]
     if limit:
         x, y = x[:limit], y[:limit]
     if len(x) == 0:
         raise NeurostackError(f"{spec}: the test split is empty")
-    input_spec = InputSpec(info.get("view", "sequence"), info.get("encoder", "none"), int(info.get("steps", 1)),
-                           int(info.get("steps_per_frame", 1))).check()
-    batches = [b for _, b in encode_for_eval(x, input_spec, int(info.get("encoder_seed", 0)), tuple(input_shape))]
+    steps, width = input_spec.feature_shape(x.shape[1], x.shape[2])
+    if width != nbytes(input_shape, 1):
+        raise NeurostackError(f"{graph_path}: its input {tuple(input_shape)} does not take the {width} values per "
+                              f"step that {spec} gives with the input description in its metadata")
+    # the encoded batches and their concatenation, float32 (N, T, *input_shape) twice
+    check_memory(2 * nbytes((len(x), steps, *input_shape), 4), f"{graph_path}: encoding {len(x)} samples of {spec}",
+                 "; simulate fewer samples with --limit")
+    batches = [b for _, b in encode_for_eval(x, input_spec, info.get("encoder_seed", 0), tuple(input_shape))]
     return np.concatenate(batches), y, list(data.classes)
+
+
+IMAGE_SUFFIXES = ("", ".png", ".pdf", ".svg", ".svgz", ".eps", ".ps", ".jpg", ".jpeg", ".tif", ".tiff", ".webp",
+                  ".gif", ".pgf", ".raw", ".rgba", ".avif")  # what matplotlib writes ("": png)
+
+
+def _check_outputs(outputs: dict[str, tuple[Path | None, tuple[str, ...] | None]]) -> None:
+    """Refuse output paths that could not be written before the (long) run rather than after it."""
+    import os
+
+    for option, (path, suffixes) in outputs.items():
+        if path is None:
+            continue
+        path = Path(path)
+        if suffixes is not None and path.suffix.lower() not in suffixes:
+            shown = ", ".join(x for x in suffixes if x)
+            raise NeurostackError(f"{option} {path}: the file name must end in {shown}")
+        if path.is_dir():
+            raise NeurostackError(f"{option} {path}: is a folder")
+        parent = path.parent
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
+        if not parent.is_dir():
+            raise NeurostackError(f"{option} {path}: {parent} is not a folder")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise NeurostackError(f"{option} {path}: cannot write in {parent}")
+
+
+_META_TYPES = {"input": dict, "readout": dict, "classes": list}
+_INPUT_TYPES = {"data": str, "split": str, "features": dict, "view": str, "encoder": str, "steps": int,
+                "steps_per_frame": int, "data_seed": int, "encoder_seed": int}
+
+
+def _checked_metadata(meta: dict, graph_path: Path) -> dict:
+    """The graph's neurostack metadata with every part simulate reads of the type it must be, else a clean error."""
+    def bad(key, value, want):
+        shown = repr(value)
+        raise NeurostackError(f"{graph_path}: its neurostack metadata has {key} = {shown[:40]}, not a {want.__name__}")
+
+    for key, want in _META_TYPES.items():
+        if meta.get(key) is not None and not isinstance(meta[key], want):
+            bad(key, meta[key], want)
+    for key, want in _INPUT_TYPES.items():
+        value = meta.get("input", {}).get(key)
+        if value is not None and (not isinstance(value, want) or (want is int and isinstance(value, bool))):
+            bad(f"input.{key}", value, want)
+    readout = meta.get("readout", {})
+    for key in ("node", "rule"):
+        if readout.get(key) is not None and not isinstance(readout[key], str):
+            bad(f"readout.{key}", readout[key], str)
+    return meta
+
+
+def _metadata_dt(meta: dict, graph_path: Path) -> float | None:
+    """The dt neurostack's metadata records, if any; a value that is not a number is the file's fault."""
+    dt = meta.get("dt")
+    if dt is None:
+        return None
+    try:
+        return float(dt)
+    except (TypeError, ValueError):
+        raise NeurostackError(f"{graph_path}: its metadata gives dt {str(dt)[:40]!r}, not a number") from None
 
 
 def _predictions(result, meta: dict) -> np.ndarray:
@@ -87,26 +186,31 @@ def run_simulate(*, graph_path: Path, data: str | None, split: str | None, input
 
     if convention not in sim.CONVENTIONS:
         raise NeurostackError(f"unknown convention '{convention}': choose one of {', '.join(sim.CONVENTIONS)}")
+    _check_outputs({"--json": (json_path, None), "--save-spikes": (save_spikes, (".npz",)),
+                    "--save-voltages": (save_voltages, (".npz",)), "--raster": (raster, IMAGE_SUFFIXES),
+                    "--plot": (plot, IMAGE_SUFFIXES)})
     loaded = sim.load_graph(graph_path)
     for w in loaded.warnings:
         echo(f"warning: {w}", err=True)
-    meta = loaded.metadata
-    plan = sim.lower(loaded.graph, dt=dt if dt is not None else meta.get("dt"), convention=convention,
-                     reset=reset, spikes=spikes, precision=precision)
+    meta = _checked_metadata(loaded.metadata, graph_path)
+    try:
+        plan = sim.lower(loaded.graph, dt=dt if dt is not None else _metadata_dt(meta, graph_path),
+                         convention=convention, reset=reset, spikes=spikes, precision=precision)
+    except NeurostackError as exc:  # name the file: lowering only knows the graph's nodes
+        raise NeurostackError(f"{graph_path}: {exc}") from None
     for w in plan.warnings:
         echo(f"warning: {w}", err=True)
     input_shape = tuple(plan.input_shape)
 
     labels, classes, single = None, None, False
     if input_path is not None:
-        inputs, single = _inputs_from_file(input_path, input_shape)
-        if limit:
-            inputs = inputs[:limit]
+        inputs, single = _inputs_from_file(input_path, input_shape, graph_path, limit)
     else:
         spec = data or meta.get("input", {}).get("data")
         if not spec:
             raise NeurostackError(f"{graph_path}: the graph names no data set: pass --data or --input")
-        inputs, labels, classes = _inputs_from_data(spec, split, meta, input_shape, limit, cache_dir)
+        inputs, labels, classes = _inputs_from_data(spec, split, meta, input_shape, limit, cache_dir,
+                                                     graph_path)
 
     energy = report_sops or target is not None or plot is not None or quantize
     targets = None
@@ -115,6 +219,8 @@ def run_simulate(*, graph_path: Path, data: str | None, split: str | None, input
 
         targets = load_targets(target or "all")
     record_v = save_voltages is not None or parity_run is not None
+    check_run(plan, inputs.shape[0], inputs.shape[1], record_voltages=record_v, count_per_step=energy,
+              what=f"{graph_path}: simulating")
     result = sim.run(plan, inputs, record_voltages=record_v, count_per_step=energy)
     preds = _predictions(result, meta)
     accuracy = float((preds == labels).mean()) if labels is not None else None
@@ -206,6 +312,7 @@ def _quantized_accuracy(graph, plan, targets, inputs, labels, meta: dict, accura
         q_graph, nodes = quantize_graph(graph, bits)
         q_plan = sim.lower(q_graph, dt=plan.dt, convention=plan.convention, reset=plan.reset, spikes=plan.spikes,
                            precision=plan.precision)
+        check_run(q_plan, inputs.shape[0], inputs.shape[1], what=f"simulating with {bits}-bit weights")
         q_result = sim.run(q_plan, inputs)
         q_acc = float((_predictions(q_result, meta) == labels).mean()) if labels is not None else None
         changed = sum(int(np.count_nonzero(q_result.outputs[n] != 0)) for n in q_plan.spiking_nodes)

@@ -6,6 +6,8 @@ featurise a single file later and get exactly what the model saw in training.
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -48,6 +50,13 @@ class FeatureConfig:
     remove_floor: bool = True
 
     def __post_init__(self) -> None:
+        for f in fields(self):  # configs come from files too (run configs, NIR metadata): check the types first
+            value = getattr(self, f.name)
+            want = {"str": str, "int": numbers.Integral, "float": numbers.Real, "bool": (bool, np.bool_)}[str(f.type)]
+            if not isinstance(value, want) or (f.type != "bool" and isinstance(value, (bool, np.bool_))):
+                raise NeurostackError(f"feature config {f.name} = {value!r:.40}: expected {f.type}")
+            if f.type == "float" and not math.isfinite(value):
+                raise NeurostackError(f"feature config {f.name} = {value}: must be a finite number")
         if self.kind not in FEATURE_KINDS:
             raise NeurostackError(f"feature kind {self.kind!r} is unknown; use one of {', '.join(FEATURE_KINDS)}")
         if int(self.n_bins) < 1 or int(self.sample_rate) < 1:
@@ -100,6 +109,19 @@ class FeatureConfig:
         if unknown:
             raise NeurostackError(f"feature config has unknown keys {unknown}; known keys are {sorted(known)}")
         return cls(**d)
+
+
+def check_dataset_memory(n: int, cfg: FeatureConfig, what: str) -> None:
+    """Refuse (NeurostackError) computing `n` feature arrays with `cfg` when they would not fit in memory.
+
+    Counts the float32 (n, n_frames, n_bins) arrays twice (the list of arrays and the stacked array) plus one
+    utterance's working memory (waveform copies and the spectrogram), all from the config's sizes.
+    """
+    from neurostack.memory import check_memory
+
+    per_item = cfg.n_frames * cfg.n_bins * 4
+    working = cfg.n_samples * 4 * 4 + (cfg.n_fft // 2 + 1) * (cfg.n_frames + 1) * 8 * 2
+    check_memory(2 * n * per_item + working, f"{what}: {n} samples of {cfg.n_frames} x {cfg.n_bins} features")
 
 
 def fit_length(wave: np.ndarray, n_samples: int) -> np.ndarray:

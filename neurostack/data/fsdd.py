@@ -17,7 +17,7 @@ import numpy as np
 
 from neurostack.data._progress import progress_bar
 from neurostack.data._subset import seeded_holdout
-from neurostack.data.features import FeatureConfig, file_features
+from neurostack.data.features import FeatureConfig, check_dataset_memory, file_features
 from neurostack.errors import NeurostackError
 
 CLASSES = [str(d) for d in range(10)]
@@ -85,6 +85,8 @@ def featurize(
     """Features and labels of each split: x float32 (N, cfg.n_frames, cfg.n_bins), y int64 (N,)."""
     x, y = {}, {}
     total = sum(len(v) for v in by_split.values())
+    folders = sorted({str(r.path.parent) for v in by_split.values() for r in v}) or ["FSDD"]
+    check_dataset_memory(total, cfg, ", ".join(folders))
     with progress_bar(total, "featurising FSDD", progress) as advance:
         for split, recs in by_split.items():
             feats = []

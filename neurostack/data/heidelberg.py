@@ -21,8 +21,10 @@ import numpy as np
 
 from neurostack.data._progress import progress_bar
 from neurostack.data._subset import seeded_holdout, seeded_subset
-from neurostack.data.features import FeatureConfig
+from neurostack.data.features import FeatureConfig, check_dataset_memory
 from neurostack.errors import NeurostackError
+from neurostack.isolate import isolated
+from neurostack.memory import check_memory, hdf5_bytes
 
 N_UNITS = 700  # cochlea model channels in SHD and SSC
 EVENT_DTYPE = np.dtype([("t", np.int64), ("x", np.int64), ("p", np.int64)])  # as tonic.datasets.SHD
@@ -54,39 +56,84 @@ def check_split(kind: str, split: str) -> None:
         raise NeurostackError(f"unknown {kind.upper()} split {split!r}; use 'standard' or 'all'")
 
 
-def read_h5(path: str | os.PathLike) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray, list[str] | None]:
-    """(times per sample [s], units per sample, labels int64 (N,), class names or None) of one file."""
-    p = Path(path)
+MAX_LABEL = 2**16 - 1  # the files store labels as uint16
+READ_TIMEOUT_S = 120.0  # reading one file may take this long, plus a second per READ_BYTES_PER_S of file
+READ_BYTES_PER_S = 20e6
+
+
+def _fail(p: Path, what: str) -> NeurostackError:
+    return NeurostackError(f"{p}: {what}")
+
+
+def _read_raw(p: Path) -> tuple:
+    """The four datasets as stored (run in a forked child: a damaged file can make libhdf5 loop or crash)."""
     try:
         f = h5py.File(p, "r")
     except OSError as exc:
         raise NeurostackError(f"{p}: not a readable HDF5 file ({str(exc).splitlines()[0]})") from None
     with f:
-        for key in REQUIRED_KEYS:
+        for key in REQUIRED_KEYS + (("extra/keys",) if "extra/keys" in f else ()):
             if key not in f:
-                raise NeurostackError(f"{p}: missing HDF5 dataset {key!r}")
-        times = [np.asarray(t, dtype=np.float64) for t in f["spikes/times"][()]]
-        units = [np.asarray(u, dtype=np.int64) for u in f["spikes/units"][()]]
-        labels = np.asarray(f["labels"][()], dtype=np.int64).reshape(-1)
-        keys = None
-        if "extra/keys" in f:
-            keys = [k.decode() if isinstance(k, bytes) else str(k) for k in f["extra/keys"][()]]
-    if not len(times) == len(units) == len(labels):
-        raise NeurostackError(
-            f"{p}: spikes/times, spikes/units and labels differ in length ({len(times)}, {len(units)}, {len(labels)})"
-        )
-    for i, (t, u) in enumerate(zip(times, units)):
+                raise _fail(p, f"missing HDF5 dataset {key!r}")
+            if not isinstance(f[key], h5py.Dataset):
+                raise _fail(p, f"{key!r} is not an HDF5 dataset")
+        check_memory(hdf5_bytes(f), f"{p}: reading its datasets")  # declared sizes (a lower bound for lists)
+        try:
+            return (f["spikes/times"][()], f["spikes/units"][()], f["labels"][()],
+                    f["extra/keys"][()] if "extra/keys" in f else None)
+        except Exception as exc:  # unreadable (corrupt) data blocks
+            raise _fail(p, f"cannot read its datasets ({' '.join(str(exc).split())[:100]})") from None
+
+
+def read_h5(path: str | os.PathLike) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray, list[str] | None]:
+    """(times per sample [s], units per sample, labels int64 (N,), class names or None) of one file.
+
+    Anything not in the SHD layout (a missing or non-numeric dataset, lengths that differ, labels outside
+    0..65535, non-finite spike times, units outside 0..699) raises NeurostackError naming the file.
+    """
+    p = Path(path)
+    timeout = READ_TIMEOUT_S + p.stat().st_size / READ_BYTES_PER_S
+    raw_times, raw_units, raw_labels, raw_keys = isolated(_read_raw, p, timeout=timeout, what=str(p))
+    labels = np.asarray(raw_labels)
+    if labels.ndim != 1 or labels.dtype.kind not in "iuf" or not np.all(np.isfinite(labels)) \
+            or not np.all(labels == np.round(labels)):
+        raise _fail(p, f"labels must be a list of whole numbers, got shape {labels.shape} of dtype {labels.dtype}")
+    if labels.size and (labels.min() < 0 or labels.max() > MAX_LABEL):
+        raise _fail(p, f"labels outside 0..{MAX_LABEL} (from {labels.min():g} to {labels.max():g})")
+    labels = labels.astype(np.int64)
+    for key, raw in (("spikes/times", raw_times), ("spikes/units", raw_units)):
+        if np.ndim(raw) < 1:
+            raise _fail(p, f"{key} must hold one list per sample, got a single value")
+    if not len(raw_times) == len(raw_units) == len(labels):
+        raise _fail(p, f"spikes/times, spikes/units and labels differ in length "
+                       f"({len(raw_times)}, {len(raw_units)}, {len(labels)})")
+    times, units = [], []
+    for i, (t, u) in enumerate(zip(raw_times, raw_units)):
+        t, u = np.asarray(t), np.asarray(u)
+        if t.ndim != 1 or u.ndim != 1 or t.dtype.kind not in "iuf" or u.dtype.kind not in "iuf":
+            raise _fail(p, f"sample {i}: spike times and units must be lists of numbers "
+                           f"(got {t.dtype} {t.shape} and {u.dtype} {u.shape})")
         if t.shape != u.shape:
-            raise NeurostackError(f"{p}: sample {i} has {t.size} spike times but {u.size} units")
-        if u.size and (u.min() < 0 or u.max() >= N_UNITS):
-            raise NeurostackError(f"{p}: sample {i} has units outside 0..{N_UNITS - 1}")
+            raise _fail(p, f"sample {i} has {t.size} spike times but {u.size} units")
+        if not np.all(np.isfinite(t)):
+            raise _fail(p, f"sample {i} has NaN or infinite spike times")
+        if u.size and (u.min() < 0 or u.max() >= N_UNITS or not np.all(u == np.round(u))):
+            raise _fail(p, f"sample {i} has units outside 0..{N_UNITS - 1}")
+        times.append(t.astype(np.float64))
+        units.append(u.astype(np.int64))
+    keys = None
+    if raw_keys is not None:
+        k = np.asarray(raw_keys)
+        if k.ndim != 1:
+            raise _fail(p, f"extra/keys must be a list of class names, got shape {k.shape}")
+        keys = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in k]
     return times, units, labels, keys
 
 
 def make_events(times_s: np.ndarray, units: np.ndarray) -> np.ndarray:
     """Events in tonic's structured layout: t in integer microseconds, x = unit, p = 0."""
     ev = np.zeros(len(times_s), dtype=EVENT_DTYPE)
-    ev["t"] = (np.asarray(times_s, dtype=np.float64) * 1e6).astype(np.int64)
+    ev["t"] = (np.clip(np.asarray(times_s, dtype=np.float64), -1e9, 1e9) * 1e6).astype(np.int64)  # no overflow
     ev["x"] = units
     return ev
 
@@ -132,6 +179,7 @@ def load(
         parts = {"train": [], "val": [], "test": [r for s in raw for r in parts[s]]}
     parts = {s: seeded_subset(r, limit, seed) for s, r in parts.items()}
 
+    check_dataset_memory(sum(map(len, parts.values())), cfg, str(Path(folder).expanduser()))
     x, y = {}, {}
     with progress_bar(sum(map(len, parts.values())), f"binning {kind.upper()} spikes", progress) as advance:
         for s, refs in parts.items():

@@ -19,7 +19,7 @@ import numpy as np
 from neurostack.data import espeak
 from neurostack.data._progress import progress_bar
 from neurostack.data._subset import seeded_subset
-from neurostack.data.features import FeatureConfig, audio_features, fit_length
+from neurostack.data.features import FeatureConfig, audio_features, check_dataset_memory, fit_length
 from neurostack.errors import NeurostackError
 
 LANGUAGES = ("en", "de")
@@ -207,6 +207,7 @@ def build(
     y: dict[str, np.ndarray] = {}
     speakers: dict[str, list[str]] = {}
     chosen = {split: seeded_subset(list(range(len(utts))), limit, seed) for split, utts in full.items()}
+    check_dataset_memory(sum(map(len, chosen.values())), cfg, "synth-digits")
     with progress_bar(sum(map(len, chosen.values())), "synthesising synth-digits", progress) as advance:
         for split, utts in full.items():
             wanted = set(chosen[split])

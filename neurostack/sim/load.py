@@ -5,7 +5,9 @@ Reading goes: HDF5 -> plain dict (nir's own hdf2dict) -> repairs on the dict tha
 type_check=False (at every nesting level) when the strict build fails -> repairs on the graph (batch dims
 stripped from Input/Output, scalar parameters broadcast to the node's shape; see lowering.infer_shapes).
 Every repair is recorded in LoadedGraph.warnings. A missing, corrupt or truncated file, or one whose arrays
-would not fit in memory (judged from the HDF5 headers, before reading them), raises NeurostackError.
+would not fit in memory (judged from the HDF5 headers, before reading them), raises NeurostackError. The
+HDF5 reading runs in a forked child (neurostack.isolate): a damaged file that makes libhdf5 loop or crash
+becomes an error after READ_TIMEOUT_S, not a hung or crashed neurostack.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import warnings as pywarnings
 from dataclasses import dataclass, field
 
 import h5py
@@ -21,6 +24,7 @@ import numpy as np
 from nir.serialization import hdf2dict
 
 from neurostack.errors import NeurostackError
+from neurostack.isolate import isolated
 from neurostack.memory import check_memory, nbytes
 from neurostack.sim.memory import check_file
 
@@ -35,6 +39,8 @@ NEURON_PARAMS = {  # per-neuron parameters of each neuron primitive (also what l
     "I": ("r",),
 }
 METADATA_KEY = "neurostack"
+READ_TIMEOUT_S = 60.0  # reading a NIR file may take this long, plus a second per READ_BYTES_PER_S of file
+READ_BYTES_PER_S = 20e6
 
 
 @dataclass
@@ -70,25 +76,47 @@ def load_graph(path: str | os.PathLike) -> LoadedGraph:
         raise NeurostackError(f"{path}: no such file")
     if not os.path.isfile(path):
         raise NeurostackError(f"{path}: not a file")
+    timeout = READ_TIMEOUT_S + os.path.getsize(path) / READ_BYTES_PER_S
+    raw = isolated(_read_raw, path, timeout=timeout, what=path)
+    try:
+        return _from_dict(raw, path)
+    except RecursionError:  # nir's constructors and our repairs recurse once per level of nesting
+        raise NeurostackError(f"{path}: subgraphs nested too deeply to read") from None
+
+
+def _read_raw(path: str) -> dict:
+    """The file's 'node' group as a plain dict (nir's hdf2dict), after checking the declared sizes fit in memory.
+
+    Runs in a forked child (neurostack.isolate): a damaged file can make libhdf5 loop forever or crash.
+    """
     try:
         with h5py.File(path, "r") as f:
             if not isinstance(f.get("node"), h5py.Group):
                 raise NeurostackError(f"{path}: not a NIR file (no 'node' group)")
             check_file(f["node"], path)  # declared sizes, before reading any array
-            raw = hdf2dict(f["node"])
+            return hdf2dict(f["node"])
     except NeurostackError:
         raise
+    except RecursionError:
+        raise NeurostackError(f"{path}: subgraphs nested too deeply to read") from None
     except Exception as exc:  # h5py raises OSError, KeyError, RuntimeError... on corrupt or truncated files
         raise NeurostackError(f"{path}: cannot read it as a NIR (HDF5) file: {_short(exc)}") from None
+
+
+def _from_dict(raw: dict, path: str) -> LoadedGraph:
     warnings: list[str] = []
     _repair_dict(raw, "", warnings, path)
     try:
         graph = _build(raw, type_check=True)
+    except RecursionError:
+        raise
     except Exception as strict_exc:
         try:
             graph = _build(raw, type_check=False)
+        except RecursionError:
+            raise
         except Exception as exc:
-            raise NeurostackError(f"{path}: not a valid NIR graph: {_short(exc)}") from None
+            raise NeurostackError(f"{path}: not a valid NIR graph: {_failing_node(raw) or _short(exc)}") from None
         warnings.append(f"file needed type_check=False ({_short(strict_exc)})")
     if not isinstance(graph, nir.NIRGraph):
         raise NeurostackError(f"{path}: holds a single {type(graph).__name__} node, not a NIR graph")
@@ -181,6 +209,23 @@ def _repair_dict(d: dict, prefix: str, warnings: list[str], path: str) -> None:
                                 f"broadcast {k} of node '{name}' from {a.shape} to shape {target}")
 
 
+def _failing_node(raw: dict, prefix: str = "") -> str | None:
+    """'node NAME: reason' for the first leaf node nir cannot build on its own, or None."""
+    for name, sub in raw.get("nodes", {}).items():
+        if sub.get("type") == "NIRGraph":
+            found = _failing_node(sub, f"{prefix}{name}.")
+            if found:
+                return found
+            continue
+        try:
+            with pywarnings.catch_warnings(), np.errstate(all="ignore"):
+                pywarnings.simplefilter("ignore")
+                nir.dict2NIRNode(copy.deepcopy(sub))
+        except Exception as exc:
+            return f"node '{prefix}{name}': {_short(exc)}"
+    return None
+
+
 def _build(raw: dict, type_check: bool) -> nir.NIRNode:
     """nir objects from the dict; type_check=False is applied to nested subgraphs too."""
     d = copy.deepcopy(raw)
@@ -195,4 +240,6 @@ def _build(raw: dict, type_check: bool) -> nir.NIRNode:
         d["type_check"] = True
     else:
         mark(d)
-    return nir.dict2NIRNode(d)
+    with pywarnings.catch_warnings(), np.errstate(all="ignore"):  # nir's shape arithmetic on damaged parameters
+        pywarnings.simplefilter("ignore")
+        return nir.dict2NIRNode(d)

@@ -199,7 +199,7 @@ def _declared(node, key: str) -> tuple[int, ...] | None:
 
 def _pair(v, name: str, node_name: str) -> tuple[int, int]:
     a = np.atleast_1d(np.asarray(v))
-    if a.dtype.kind not in "biuf" or (a.dtype.kind == "f" and not np.all(np.isfinite(a))):
+    if a.dtype.kind not in "biuf" or not np.all(np.abs(a.astype(np.float64)) < 2**62):  # NaN fails too
         raise NeurostackError(f"node '{node_name}': {name} {_show(v)} is not one or two integers")
     a = a.astype(np.int64).ravel()
     if a.size == 1:
@@ -511,6 +511,12 @@ def _check_params(nodes: dict[str, FlatNode]) -> None:
                 raise NeurostackError(f"node '{fn.name}': parameter {key} is not numeric ({kind}: {_show(value)})")
             if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
                 raise NeurostackError(f"node '{fn.name}': parameter {key} holds NaN or infinite values")
+        if fn.type in ("Input", "Output", "Flatten"):  # shapes the file declares (others are nir's own sums)
+            for key in ("input_type", "output_type"):
+                types = getattr(fn.node, key, None)
+                for value in (types.values() if isinstance(types, dict) else ()):
+                    if value is not None and _tuple(value) is None:
+                        raise NeurostackError(f"node '{fn.name}': declared {key} {_show(value)} is not a shape")
         for key in TIME_CONSTANTS:
             v = getattr(fn.node, key, None)
             if v is not None and fn.type in NEURON_PARAMS and np.any(np.asarray(v, np.float64) <= 0):
@@ -577,6 +583,10 @@ def lower(graph: nir.NIRGraph, *, dt: float | None = None, convention: str = "sp
         dt = float(dt)
         if not np.isfinite(dt) or dt <= 0:
             raise NeurostackError(f"dt must be a positive number of seconds, got {dt}")
+        with np.errstate(over="ignore", under="ignore"):
+            as_plan = np.dtype(precision).type(dt)
+        if not np.isfinite(as_plan) or as_plan == 0:
+            raise NeurostackError(f"dt = {dt:g} s is out of the range of {precision}")
     check_lowering(res, np.dtype(precision).itemsize, dt)  # now with the delay rings dt implies
     return _pack(res, conv, dt, np.dtype(precision), initial_v or conv.v_init)
 
@@ -810,11 +820,17 @@ def _lower_neuron(fn: FlatNode, res: Resolved, conv: Convention, dt, dtype, v_in
     v_reset = f64("v_reset")
     if spiking and conv.spikes == "multi" and np.any(v_th <= 0):
         raise NeurostackError(f"node '{fn.name}': multi-spike neurons need v_threshold > 0")
-    cast = lambda a: np.broadcast_to(np.asarray(a).astype(dtype), (n,))
+    def cast(a):
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
+            return np.broadcast_to(np.asarray(a).astype(dtype), (n,))
     arrays = [None] * P.N_NEURON_PARAMS
     arrays[P.P_DECAY], arrays[P.P_GAIN], arrays[P.P_LEAK] = cast(decay), cast(gain), cast(leak)
     arrays[P.P_THRESHOLD], arrays[P.P_RESET] = cast(v_th), cast(v_reset)
     arrays[P.P_SYN_DECAY], arrays[P.P_SYN_GAIN], arrays[P.P_V_INIT] = cast(syn_decay), cast(syn_gain), cast(start)
+    if not all(np.all(np.isfinite(arrays[a]))
+               for a in (P.P_DECAY, P.P_GAIN, P.P_LEAK, P.P_SYN_DECAY, P.P_SYN_GAIN, P.P_V_INIT)):
+        raise NeurostackError(f"node '{fn.name}': with dt = {dt:g} s its discretised parameters are not finite in "
+                              f"{dtype.name}: check dt and the time constants")
     fo = pk.floats(*arrays)
     io = pk.ints(f)
     return P.K_NEURON, fo, io, n * (2 if has_syn else 1)

@@ -17,34 +17,16 @@ from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
-from neurostack.memory import check_memory, format_bytes, nbytes
+from neurostack.memory import available_memory, check_memory, format_bytes, hdf5_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
     from neurostack.sim.lowering import Resolved
     from neurostack.sim.plan import Plan
 
-_VLEN_GUESS = 16  # bytes per element of a variable-length / object dataset (strings): only the header is known
 N_COUNTERS = 5  # sops, macs, events, spikes, driven: int64 (N, T or 1, n_nodes) each
 
 
 # ------------------------------------------------------------------------------------------------ reading
-def hdf5_bytes(group) -> int:
-    """Bytes that reading every dataset under the h5py `group` into memory would take (declared shapes)."""
-    import h5py
-
-    total = 0
-
-    def visit(_name, item):
-        nonlocal total
-        if isinstance(item, h5py.Dataset):
-            shape = item.shape or ()
-            itemsize = item.dtype.itemsize if item.dtype.kind not in "OV" or item.dtype.fields else _VLEN_GUESS
-            total += nbytes(shape, max(int(itemsize), 1))
-
-    group.visititems(visit)
-    return total
-
-
 def check_file(group, path: str) -> None:
     """Refuse a NIR file whose datasets would not fit in memory once read."""
     check_memory(hdf5_bytes(group), f"{path}: reading its arrays")
@@ -126,11 +108,7 @@ def check_run(plan: "Plan", n_samples: int, steps: int, *, record_voltages: bool
     needed = run_bytes(plan, n_samples, steps, record_voltages=record_voltages, count_per_step=count_per_step,
                        record=record)
     per_sample = max(1, needed // max(n_samples, 1))
-    fits = None
-    from neurostack.memory import available_memory
-
     available = available_memory()
-    if available is not None:
-        fits = int(available // per_sample)
-    extra = f" (about {format_bytes(per_sample)} per sample: at most {fits} fit)" if fits is not None else ""
+    extra = f" (about {format_bytes(per_sample)} per sample: at most {available // per_sample} fit)" \
+        if available is not None else ""
     check_memory(needed, f"{what} {n_samples} samples of {steps} steps{extra}", hint if n_samples > 1 else "")
