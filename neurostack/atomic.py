@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from neurostack.errors import NeurostackError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
@@ -22,16 +24,25 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     extensions (matplotlib, numpy) behave as with the real name.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     keep_suffix = suffix if suffix is not None else target.suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.tmp-", suffix=keep_suffix, dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.tmp-", suffix=keep_suffix, dir=target.parent)
+    except OSError as exc:
+        raise NeurostackError(f"{target}: cannot write it ({exc.strerror or exc})") from None
     os.close(fd)
     tmp_path = Path(tmp)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; a written file gets the usual permissions
     try:
         yield tmp_path
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
-        os.replace(tmp_path, target)
+        try:
+            os.replace(tmp_path, target)
+        except OSError as exc:
+            raise NeurostackError(f"{target}: cannot write it ({exc.strerror or exc})") from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()

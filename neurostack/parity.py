@@ -21,6 +21,12 @@ def pytorch_outputs(run_dir: str | Path, inputs: np.ndarray, precision: str = "f
     from neurostack.train.rundir import load_trained_model
 
     _, model = load_trained_model(run_dir)
+    want = tuple(model.config.input_shape)
+    if tuple(inputs.shape[2:]) != want:
+        from neurostack.errors import NeurostackError
+
+        raise NeurostackError(f"{run_dir}: the run's model takes inputs shaped {want}, the graph's are "
+                              f"{tuple(inputs.shape[2:])}: --parity needs the run the graph was exported from")
     dtype = torch.float64 if precision == "float64" else torch.float32
     model = model.to(dtype)
     outs: dict[str, list[np.ndarray]] = {}

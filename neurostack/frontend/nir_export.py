@@ -116,8 +116,13 @@ def export_run(run_dir: str | Path, output: str | Path) -> str:
 
     cfg, model = load_trained_model(run_dir)
     metrics_path = RunPaths(Path(run_dir)).metrics
-    classes = json.loads(metrics_path.read_text())["data"]["classes"] if metrics_path.is_file() else \
-        [str(i) for i in range(cfg.model.n_classes)]
+    classes = [str(i) for i in range(cfg.model.n_classes)]
+    try:  # class names are a convenience: a damaged metrics.json keeps the numbered ones
+        named = json.loads(metrics_path.read_text())["data"]["classes"]
+        if isinstance(named, list) and len(named) == cfg.model.n_classes:
+            classes = [str(c) for c in named]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
     graph = model_to_nir(model, run_metadata(cfg, classes))
     write_graph(graph, output)
     nir.read(str(output), type_check=True)  # what we write must pass the spec's own checks

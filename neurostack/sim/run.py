@@ -12,6 +12,7 @@ from neurostack.energy.workload import Workload
 from neurostack.errors import NeurostackError
 from neurostack.sim import counters, kernels
 from neurostack.sim.counters import RunCounts
+from neurostack.sim.memory import check_run
 from neurostack.sim.plan import Plan
 
 
@@ -114,6 +115,8 @@ def run(plan: Plan, inputs: np.ndarray, *, record_voltages: bool = False, parall
     """
     x = _check_inputs(plan, inputs)
     n_samples, steps = x.shape[:2]
+    check_run(plan, n_samples, steps, record_voltages=record_voltages, count_per_step=count_per_step, record=record,
+              hint="; run fewer samples at a time")
     names = plan.node_names
     wanted = frozenset(names) if record is None else frozenset(record) | {plan.output_name}
     unknown = wanted - set(names)

@@ -26,7 +26,7 @@ from neurostack.frontend.models import SpikingClassifier, build_model, calibrate
 from neurostack.inputs import encode_batch
 from neurostack.train.augment import augment_batch
 from neurostack.train.augment import time_shift as _time_shift
-from neurostack.train.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights
+from neurostack.train.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights, check_state_fits
 from neurostack.train.config import TrainConfig
 from neurostack.train.evaluate import confusion_matrix, predict
 from neurostack.train.inputs import to_time_major
@@ -145,6 +145,7 @@ def train(cfg: TrainConfig, data, run: RunPaths, *, resume: bool = False,
     stopped_early = None
     if resume and run.last_checkpoint.is_file():
         state = load_checkpoint(run.last_checkpoint)
+        check_state_fits(run.last_checkpoint, state["model"], model)  # names the mismatching tensors
         try:
             model.load_state_dict(state["model"])
             optimiser.load_state_dict(state["optimiser"])
