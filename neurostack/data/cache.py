@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from neurostack.atomic import write_with
+from neurostack.errors import NeurostackError
 
 CACHE_VERSION = 2  # bump when feature or dataset code changes what gets computed
 SPLITS = ("train", "val", "test")
@@ -102,6 +103,6 @@ def cached(parts: dict[str, Any], build: Callable[[], dict[str, Any]],
     record = {**record, **json.loads(json.dumps({k: v for k, v in record.items() if k not in ("x", "y")}))}
     try:
         save(path, key, record)
-    except OSError as exc:  # an unwritable cache only costs the next run a rebuild
+    except (OSError, NeurostackError) as exc:  # an unwritable cache only costs the next run a rebuild
         warnings.warn(f"could not write dataset cache {path}: {exc}", stacklevel=2)
     return record, False

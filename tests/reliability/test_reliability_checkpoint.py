@@ -52,7 +52,7 @@ LAST_PT = {
     "no history": (lambda p, s: torch.save({k: v for k, v in s.items() if k != "history"}, p), "no history"),
     "epoch as text": (lambda p, s: torch.save({**s, "epoch": "seven"}, p), "'epoch' is a str"),
     "weights not tensors": (lambda p, s: torch.save({**s, "model": {"w": [1.0]}}, p), "not named tensors"),
-    "from another model": (lambda p, s: torch.save({**s, "model": _grown(s["model"])}, p), "does not fit"),
+    "from another model": (lambda p, s: torch.save({**s, "model": _grown(s["model"])}, p), "not fit this model"),
 }
 
 
