@@ -60,8 +60,8 @@ class LIF(nn.Module):
         p = self.parameters_tuple()
         v = p.v_leak.expand_as(i[0])
         spikes, voltages = [], []
-        for t in range(i.shape[0]):
-            z, v = lif_step(i[t], v, p, self.dt, self.spike_fn)
+        for i_t in i.unbind(0):  # unbind, not i[t]: indexing makes backward zero-fill a (T, B, n) grad per step
+            z, v = lif_step(i_t, v, p, self.dt, self.spike_fn)
             spikes.append(z)
             if record_voltage:
                 voltages.append(v)
@@ -84,8 +84,8 @@ class LI(nn.Module):
         p = LIParameters(self.tau_mem_inv, self.v_leak)
         v = p.v_leak.expand_as(i[0])
         out = []
-        for t in range(i.shape[0]):
-            v = li_step(i[t], v, p, self.dt)
+        for i_t in i.unbind(0):
+            v = li_step(i_t, v, p, self.dt)
             out.append(v)
         v_all = torch.stack(out)
         return (v_all, v_all) if record_voltage else v_all
