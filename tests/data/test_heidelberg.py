@@ -5,23 +5,9 @@ import pytest
 from neurostack.data import FeatureConfig, load_dataset
 from neurostack.data import heidelberg
 from neurostack.errors import NeurostackError
+from shd_layout import write_h5
 
 CFG = FeatureConfig(n_bins=70, hop_s=0.01, duration_s=0.2)
-
-
-def write_h5(path, samples, labels, keys=None, drop=None):
-    """samples: list of (times_s, units); the real SHD/SSC layout."""
-    with h5py.File(path, "w") as f:
-        times = f.create_dataset("spikes/times", (len(samples),), dtype=h5py.vlen_dtype(np.float32))
-        units = f.create_dataset("spikes/units", (len(samples),), dtype=h5py.vlen_dtype(np.uint16))
-        for i, (t, u) in enumerate(samples):
-            times[i] = np.asarray(t, np.float32)
-            units[i] = np.asarray(u, np.uint16)
-        f.create_dataset("labels", data=np.asarray(labels, np.uint16))
-        if keys is not None:
-            f.create_dataset("extra/keys", data=np.array([k.encode() for k in keys]))
-        if drop:
-            del f[drop]
 
 
 KNOWN = ([0.0, 0.0051, 0.0099, 0.015, 0.015, 0.195, 0.25], [0, 9, 5, 15, 699, 10, 3])

@@ -11,18 +11,7 @@ import numpy as np
 import pytest
 
 from reliability_helpers import assert_clean_error, invoke
-
-
-def write_h5(path: Path, samples, labels, keys=None) -> None:
-    with h5py.File(path, "w") as f:
-        times = f.create_dataset("spikes/times", (len(samples),), dtype=h5py.vlen_dtype(np.float32))
-        units = f.create_dataset("spikes/units", (len(samples),), dtype=h5py.vlen_dtype(np.uint16))
-        for i, (t, u) in enumerate(samples):
-            times[i] = np.asarray(t, np.float32)
-            units[i] = np.asarray(u, np.uint16)
-        f.create_dataset("labels", data=np.asarray(labels, np.uint16))
-        if keys is not None:
-            f.create_dataset("extra/keys", data=np.array([k.encode() for k in keys]))
+from shd_layout import write_h5
 
 
 def make_shd(folder: Path) -> Path:
