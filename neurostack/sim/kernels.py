@@ -45,25 +45,18 @@ def affine(x, n_in, n_out, fp, po, out):
     for i in range(n_out):
         out[i] = fp[po + i]
     w = fp[po + n_out:po + n_out + n_in * n_out].reshape((n_in, n_out))  # a 2-D view: the inner loop vectorises
-    events = 0
     for j in range(n_in):
         xj = x[j]
         if xj != 0:
-            events += 1
             for i in range(n_out):
                 out[i] += xj * w[j, i]
-    return events
 
 
 @njit(cache=True)
 def scale(x, n, fp, po, out):
     """out = x * s elementwise."""
-    events = 0
     for i in range(n):
-        if x[i] != 0:
-            events += 1
         out[i] = x[i] * fp[po + i]
-    return events
 
 
 @njit(cache=True)
@@ -86,7 +79,6 @@ def conv(x, ip, io, fp, po, out):
             out[co * plane + p] = b
     kernel = fp[po + c_out:po + c_out + c_out * cin_g * kh * kw].reshape((c_out, cin_g, kh, kw))
     o3 = out[:c_out * plane].reshape((c_out, oh, ow))
-    events = 0
     for c in range(c_in):
         g = c // cin_g
         ci = c - g * cin_g
@@ -95,7 +87,6 @@ def conv(x, ip, io, fp, po, out):
                 val = x[(c * h + y) * w + xx]
                 if val == 0:
                     continue
-                events += 1
                 for ky in range(kh):
                     ny = y + ph - ky * dh
                     if ny < 0 or ny % sh != 0:
@@ -112,7 +103,6 @@ def conv(x, ip, io, fp, po, out):
                             continue
                         for co in range(g * cout_g, (g + 1) * cout_g):
                             o3[co, oy, ox] += val * kernel[co, ci, ky, kx]
-    return events
 
 
 @njit(cache=True)
@@ -124,14 +114,12 @@ def sumpool(x, ip, io, fp, po, zero, out):
     plane = oh * ow
     for i in range(c_n * plane):
         out[i] = zero
-    events = 0
     for c in range(c_n):
         for y in range(h):
             for xx in range(w):
                 val = x[(c * h + y) * w + xx]
                 if val == 0:
                     continue
-                events += 1
                 for ky in range(kh):
                     ny = y + ph - ky
                     if ny < 0 or ny % sh != 0:
@@ -150,7 +138,6 @@ def sumpool(x, ip, io, fp, po, zero, out):
         area = fp[po]
         for i in range(c_n * plane):
             out[i] = out[i] / area
-    return events
 
 
 # ---------------------------------------------------------------------------------------------- neurons
