@@ -315,8 +315,8 @@ def _quantized_accuracy(graph, plan, targets, inputs, labels, meta: dict, accura
         check_run(q_plan, inputs.shape[0], inputs.shape[1], what=f"simulating with {bits}-bit weights")
         q_result = sim.run(q_plan, inputs)
         q_acc = float((_predictions(q_result, meta) == labels).mean()) if labels is not None else None
-        changed = sum(int(np.count_nonzero(q_result.outputs[n] != 0)) for n in q_plan.spiking_nodes)
-        out["by_bits"][str(bits)] = {"targets": names, "accuracy": q_acc, "spikes": changed,
+        spikes = sum(int(q_result.spike_counts.get(n, 0)) for n in q_plan.spiking_nodes)
+        out["by_bits"][str(bits)] = {"targets": names, "accuracy": q_acc, "spikes": spikes,
                                      "weights_zeroed": sum(n.zeroed for n in nodes)}
         before = f"{accuracy:.2%}" if accuracy is not None else "n/a"
         after = f"{q_acc:.2%}" if q_acc is not None else "n/a (no labels)"
