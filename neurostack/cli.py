@@ -30,7 +30,28 @@ def _user_errors(fn):
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _OneLineErrors(click.Group):
+    """A click group whose usage errors (bad option values, unknown options, missing arguments) are one line,
+    `error: ...` with a pointer to --help, exit code 2, like every other user error."""
+
+    def main(self, args=None, prog_name=None, **extra):
+        try:
+            extra.pop("standalone_mode", None)
+            return super().main(args=args, prog_name=prog_name, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            ctx = exc.ctx
+            where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            click.echo(f"error: {exc.format_message()}{where}", err=True)
+            sys.exit(2)
+        except click.ClickException as exc:  # e.g. a file click itself could not open
+            click.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code or 2)
+        except click.Abort:  # Ctrl-C at a prompt
+            click.echo("error: aborted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="neurostack")
 def main() -> None:
     """Train spiking audio classifiers, export them to NIR, and simulate NIR graphs event by event."""
@@ -148,10 +169,16 @@ def export(run_dir, fmt, output):
 @click.argument("graph_path", type=click.Path(path_type=Path))
 @_user_errors
 def inspect(graph_path):
-    """Print a NIR graph's nodes, edges, and whether the simulator supports each node."""
-    from neurostack.inspect import describe_graph
+    """Print a NIR graph's nodes, edges, and whether the simulator supports each node.
 
-    click.echo(describe_graph(graph_path))
+    Exit code 0 when the simulator can run every node; 2, after the description, when it cannot.
+    """
+    from neurostack.inspect import inspect_graph, unsupported_error
+
+    text, problems = inspect_graph(graph_path)
+    click.echo(text)
+    if problems:
+        raise unsupported_error(graph_path, problems)
 
 
 # ------------------------------------------------------------------------------------------ simulate

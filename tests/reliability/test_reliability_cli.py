@@ -1,7 +1,7 @@
 """Bad command-line arguments: exit code 2 and a message naming the argument, never a traceback.
 
-Values click itself rejects (types, ranges, paths) get click's usage message ("Error: Invalid value for ...");
-values neurostack checks get one `error:` line.
+Values click itself rejects (types, ranges, paths, unknown options) and values neurostack checks both get one
+`error:` line; click's usage errors also point at the command's --help.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ def assert_usage_error(result, option: str) -> None:
     exc = result.exception
     assert exc is None or isinstance(exc, SystemExit), f"raised {type(exc).__name__}: {exc}"
     assert result.exit_code == 2 and "Traceback" not in result.output, result.output
-    assert option in result.output, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert option in lines[0] and "--help" in lines[0], result.output
 
 
 @pytest.mark.parametrize("args,phrase", [

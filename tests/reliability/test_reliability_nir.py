@@ -2,8 +2,8 @@
 
 A file that cannot be read, or a graph that cannot be simulated, ends `simulate` with exit code 2 and one line
 `error: <file>: <problem>`. `inspect` fails the same way when it cannot read the file; a graph it can read is
-listed, and what the simulator cannot run is marked UNSUPPORTED with the reason (exit 0), or refused with the
-same one-line error.
+listed, and what the simulator cannot run is marked UNSUPPORTED with the reason, followed by the same one-line
+error and exit code 2.
 """
 
 from __future__ import annotations
@@ -30,10 +30,13 @@ SETTINGS = settings(max_examples=60, deadline=None, database=None,
 
 
 def assert_inspect_ok(result, path: Path) -> None:
-    """inspect either refuses cleanly or lists the graph, with any problem marked UNSUPPORTED."""
+    """inspect lists a graph the simulator runs (exit 0); a graph it cannot run is listed with the problems marked
+    UNSUPPORTED and then refused with one error line (exit 2); an unreadable file is refused cleanly."""
     assert_ok_or_clean_error(result, path)
     if result.exit_code == 0:
-        assert result.output.startswith(f"{path}:"), result.output
+        assert result.output.startswith(f"{path}:") and "UNSUPPORTED" not in result.output, result.output
+    elif "UNSUPPORTED" in result.output:
+        assert result.output.startswith(f"{path}:") and "the simulator cannot run this graph" in result.output
 
 
 @pytest.fixture(scope="module")
@@ -207,7 +210,7 @@ def test_cycle_without_state(tmp_path):
     assert_clean_error(simulate(path, tmp_path / "x.npy"), path, contains="cycle without a stateful node")
     result = invoke("inspect", path)
     assert_inspect_ok(result, path)
-    assert result.exit_code == 2 or "UNSUPPORTED: cycle without a stateful node" in result.output
+    assert result.exit_code == 2 and "UNSUPPORTED: cycle without a stateful node" in result.output
 
 
 def test_edge_to_a_missing_node_and_shapes_that_do_not_meet(tmp_path):
