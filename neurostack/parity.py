@@ -16,17 +16,23 @@ import torch
 def pytorch_outputs(run_dir: str | Path, inputs: np.ndarray, precision: str = "float32", batch_size: int = 128):
     """Run the run's best model on inputs (N, T, *input_shape).
 
-    Returns (outputs, voltages, scores): per stage name (N, T, *shape) arrays, and class scores (N, C).
+    Returns (outputs, voltages, scores, kinds, thresholds): per node name (N, T, *shape) arrays in the exported
+    graph's layout, class scores (N, C) by the model's readout rule (max or mean over time), each neuron node's
+    kind ("LIF" or "LI", inner nodes of composite stages included) and each LIF node's thresholds.
     """
+    from neurostack.frontend.nir_export import neuron_nodes, to_graph_layout
     from neurostack.train.rundir import load_trained_model
 
     _, model = load_trained_model(run_dir)
     want = tuple(model.config.input_shape)
-    if tuple(inputs.shape[2:]) != want:
+    given = tuple(inputs.shape[2:])
+    if given != want and _squeezed(given) == _squeezed(want):  # e.g. the spikformer graph's (1, frames, bins)
+        inputs = inputs.reshape(*inputs.shape[:2], *want)
+    elif given != want:
         from neurostack.errors import NeurostackError
 
         raise NeurostackError(f"{run_dir}: the run's model takes inputs shaped {want}, the graph's are "
-                              f"{tuple(inputs.shape[2:])}: --parity needs the run the graph was exported from")
+                              f"{given}: --parity needs the run the graph was exported from")
     dtype = torch.float64 if precision == "float64" else torch.float32
     model = model.to(dtype)
     outs: dict[str, list[np.ndarray]] = {}
@@ -35,16 +41,20 @@ def pytorch_outputs(run_dir: str | Path, inputs: np.ndarray, precision: str = "f
     for start in range(0, len(inputs), batch_size):
         x = torch.from_numpy(np.ascontiguousarray(np.swapaxes(inputs[start:start + batch_size], 0, 1))).to(dtype)
         v_out, o, v = model.run(x, record=True, record_voltages=True)
-        scores.append(v_out.max(dim=0).values.numpy())
+        scores.append((v_out.mean(dim=0) if model.readout == "mean" else v_out.max(dim=0).values).numpy())
         for k, t in o.items():
-            outs.setdefault(k, []).append(np.swapaxes(t.numpy(), 0, 1))
+            outs.setdefault(k, []).append(to_graph_layout(model, k, np.swapaxes(t.numpy(), 0, 1)))
         for k, t in v.items():
-            volts.setdefault(k, []).append(np.swapaxes(t.numpy(), 0, 1))
-    kinds = {name: type(stage).__name__ for name, stage in zip(model.stage_names, model.stages)}
-    thresholds = {name: stage.v_th.detach().double().numpy() for name, stage in zip(model.stage_names, model.stages)
-                  if kinds[name] == "LIF"}
+            volts.setdefault(k, []).append(to_graph_layout(model, k, np.swapaxes(t.numpy(), 0, 1)))
+    neurons = neuron_nodes(model)
+    kinds = {name: kind for name, (kind, _) in neurons.items()}
+    thresholds = {name: th for name, (kind, th) in neurons.items() if kind == "LIF"}
     return ({k: np.concatenate(v) for k, v in outs.items()}, {k: np.concatenate(v) for k, v in volts.items()},
             np.concatenate(scores), kinds, thresholds)
+
+
+def _squeezed(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(s for s in shape if s != 1)
 
 
 def explain_differences(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], ref_v: dict[str, np.ndarray],

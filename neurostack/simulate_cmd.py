@@ -165,6 +165,8 @@ def _predictions(result, meta: dict) -> np.ndarray:
     readout = meta.get("readout", {})
     trace = result.outputs.get(readout.get("node", ""), result.output)
     trace = trace.reshape(trace.shape[0], trace.shape[1], -1)
+    if readout.get("rule") == "mean_over_time":
+        return trace.mean(axis=1).argmax(axis=1)
     if readout.get("rule") == "max_over_time" or not np.all((trace == 0) | (trace == 1)):
         return trace.max(axis=1).argmax(axis=1)
     return trace.sum(axis=1).argmax(axis=1)

@@ -1,0 +1,134 @@
+"""The zoo models (delay, adlif, spikformer) as NIR graphs: structure, round trip through a file, and the
+simulator reproducing the PyTorch model spike for spike at float64 (no CLI: see tests/cli/test_pipeline_zoo.py)."""
+
+from __future__ import annotations
+
+import copy
+
+import nir
+import numpy as np
+import pytest
+import torch
+
+from neurostack import sim
+from neurostack.frontend.layers import AdLIFRecurrent, DelayedLinear
+from neurostack.frontend.models import ModelConfig, build_model, calibrate_init
+from neurostack.frontend.nir_export import model_to_nir, neuron_nodes, to_graph_layout, write_graph
+
+DT = 1e-3
+
+
+def _model(name: str, shape, steps: int, seed: int = 0, **kw):
+    torch.manual_seed(seed)
+    cfg = ModelConfig(name=name, input_shape=shape, n_classes=3, dt=DT, dropout=0.0, **kw)
+    model = build_model(cfg)
+    x = torch.rand(steps, 6, *shape)
+    calibrate_init(model, x, 2.0)
+    return model.eval(), x
+
+
+def _round_trip(model, tmp_path) -> nir.NIRGraph:
+    path = tmp_path / "m.nir"
+    write_graph(model_to_nir(model, {"dt": DT}), path)
+    return sim.load_graph(path).graph
+
+
+def _check_parity(model, x, graph) -> int:
+    """Run graph and model (both float64) on x (T, B, ...); every neuron node equal. Returns the spikes seen."""
+    plan = sim.lower(graph, dt=DT, precision="float64")
+    xs = np.swapaxes(x.double().numpy(), 0, 1)
+    res = sim.run(plan, xs.reshape(*xs.shape[:2], *plan.input_shape), record_voltages=True)
+    model = model.double()
+    with torch.no_grad():
+        readout, outs, volts = model.run(x.double(), record=True, record_voltages=True)
+    spikes = 0
+    for name, (kind, _) in neuron_nodes(model).items():
+        ref = to_graph_layout(model, name, np.swapaxes(outs[name].numpy(), 0, 1))
+        got = res.outputs[name].reshape(ref.shape)
+        if kind == "LIF":
+            np.testing.assert_array_equal(got, ref, err_msg=name)
+        else:  # an LI's output is its voltage: equal up to float64 rounding
+            np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12, err_msg=name)
+        ref_v = to_graph_layout(model, name, np.swapaxes(volts[name].numpy(), 0, 1))
+        np.testing.assert_allclose(res.voltages[name].reshape(ref_v.shape), ref_v, rtol=0, atol=1e-12, err_msg=name)
+        spikes += int(ref.sum()) if kind == "LIF" else 0
+    np.testing.assert_allclose(res.outputs[model.stage_names[-1]], np.swapaxes(readout.numpy(), 0, 1), atol=1e-12)
+    return spikes
+
+
+# --------------------------------------------------------------------------------------------------- delay
+def test_delay_exports_one_delay_branch_per_distinct_whole_step_delay(tmp_path):
+    model, x = _model("delay", (8,), 30, hidden=(12, 10), max_delay=6, tau_mem=0.02)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, DelayedLinear):
+                m.delay.uniform_(0, 5)  # fractional: export and evaluation both round
+    graph = _round_trip(model, tmp_path)
+    fc1 = model.stages[model.stage_names.index("fc1")]
+    steps = fc1.integer_delays().numpy()
+    weight = fc1.weight.detach().numpy()
+    total = np.zeros_like(weight)
+    for s in np.unique(steps):
+        branch = graph.nodes[f"fc1_w{s}"]
+        np.testing.assert_array_equal(branch.weight, np.where(steps == s, weight, 0))
+        total += branch.weight
+        if s == 0:
+            assert "fc1_delay0" not in graph.nodes and ("input", "fc1_w0") in graph.edges
+        else:
+            delay = graph.nodes[f"fc1_delay{s}"]
+            assert isinstance(delay, nir.Delay)
+            np.testing.assert_allclose(delay.delay, s * DT)  # seconds, as NIR wants
+            assert ("input", f"fc1_delay{s}") in graph.edges and (f"fc1_delay{s}", f"fc1_w{s}") in graph.edges
+        assert (f"fc1_w{s}", "lif1") in graph.edges
+    np.testing.assert_array_equal(total, weight)  # every synapse in exactly one branch
+    first = graph.nodes[f"fc1_w{steps.min()}"]
+    assert isinstance(first, nir.Affine) and np.array_equal(first.bias, fc1.bias.detach().numpy())
+    assert _check_parity(model, x, graph) > 0
+
+
+def test_delay_export_uses_the_rounded_delays_evaluation_uses(tmp_path):
+    model, x = _model("delay", (4,), 20, hidden=(6,), max_delay=4)
+    with torch.no_grad():
+        fc1 = model.stages[0]
+        fc1.delay.fill_(1.4)
+        fc1.delay[0, 0] = 2.6
+    graph = model_to_nir(model, {"dt": DT})
+    assert set(graph.nodes) >= {"fc1_delay1", "fc1_delay3", "fc1_w1", "fc1_w3"} and "fc1_delay2" not in graph.nodes
+
+
+# --------------------------------------------------------------------------------------------------- adlif
+def test_adlif_exports_lif_recurrence_and_adaptation_loop(tmp_path):
+    model, x = _model("adlif", (8,), 40, hidden=(12, 10), tau_mem=0.01)
+    graph = _round_trip(model, tmp_path)
+    layer: AdLIFRecurrent = model.stages[model.stage_names.index("lif1")]
+    with torch.no_grad():
+        p = copy.deepcopy(layer).double().parameters_tuple()
+    lif, rec, scale, adapt = (graph.nodes[n] for n in ("lif1", "rec1", "adapt1_in", "adapt1"))
+    assert isinstance(lif, nir.LIF) and isinstance(rec, nir.Linear)
+    assert isinstance(scale, nir.Scale) and isinstance(adapt, nir.LI)
+    np.testing.assert_allclose(lif.tau, 1 / p.tau_mem_inv.numpy(), rtol=1e-15)
+    np.testing.assert_allclose(adapt.tau, 1 / p.tau_adapt_inv.numpy(), rtol=1e-15)
+    np.testing.assert_allclose(scale.scale, -p.b.numpy(), rtol=1e-15)
+    np.testing.assert_array_equal(rec.weight, layer.rec.weight.detach().numpy())
+    assert np.all(adapt.v_leak == 0) and np.all(adapt.r == 1)
+    # the cycle, and lif1's inputs in the model's summation order: feed-forward, recurrent, adaptation
+    into_lif = [a for a, b in graph.edges if b == "lif1"]
+    assert into_lif == ["fc1", "rec1", "adapt1"]
+    assert {("lif1", "rec1"), ("lif1", "adapt1_in"), ("adapt1_in", "adapt1")} <= set(graph.edges)
+    assert _check_parity(model, x * 3, graph) > 0
+
+
+def test_adlif_without_recurrence_has_no_recurrent_node(tmp_path):
+    model, x = _model("adlif", (8,), 30, hidden=(10,), recurrent=False)
+    graph = _round_trip(model, tmp_path)
+    assert "rec1" not in graph.nodes and [a for a, b in graph.edges if b == "lif1"] == ["fc1", "adapt1"]
+    _check_parity(model, x * 3, graph)
+
+
+def test_zoo_graphs_pass_nirs_own_type_check(tmp_path):
+    for name, shape, kw in (("delay", (8,), {"max_delay": 4}), ("adlif", (8,), {})):
+        model, _ = _model(name, shape, 10, hidden=(6,), **kw)
+        path = tmp_path / f"{name}.nir"
+        write_graph(model_to_nir(model, {"dt": DT}), path)
+        graph = nir.read(str(path), type_check=True)
+        assert isinstance(graph.nodes["input"], nir.Input) and "output" in graph.nodes
