@@ -112,12 +112,24 @@ def available_memory() -> int | None:
     return min(found) if found else None
 
 
+# Below this many bytes a request is not worth asking the system about: reading /proc and the cgroup files takes
+# about a millisecond, more than simulating a small sample (which calls this once per run).
+ALWAYS_FITS = 64 * 1024**2
+
+
+def worth_checking(needed: int) -> bool:
+    """True when `needed` bytes must be compared with the available memory: large, or a limit set by $ENV_LIMIT."""
+    return needed > ALWAYS_FITS or bool(os.environ.get(ENV_LIMIT))
+
+
 def check_memory(needed: int, what: str, hint: str = "") -> None:
     """Raise NeurostackError when `needed` bytes (an estimate) exceed the available memory.
 
     what: the subject of the message ("the graph 'x.nir'", "the recordings"); hint: appended advice
     (e.g. "; simulate fewer samples with --limit").
     """
+    if not worth_checking(needed):
+        return
     available = available_memory()
     if available is None or needed <= available:
         return

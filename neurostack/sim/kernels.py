@@ -9,8 +9,9 @@ Event-driven synapses: Affine / Linear / Conv / pooling walk over their input an
 entries (spikes, or spike counts), adding that entry's weight column / kernel footprint scaled by its value;
 a real-valued input (e.g. audio features) has (almost) no zeros and costs the same as a dense product.
 Synaptic nodes are stateless, so when a node's input is exactly the previous step's (a static input presented
-for many steps, silence) its output is left as it was: no work, the same bits. Neurons return the number of
-spikes they emitted. The time loop counts, per node, input events, operations (SOPs / MACs, with the fan-out
+for many steps, silence) its output is left as it was: no work, the same bits. Spiking nodes also list the
+indices of the neurons that emitted (increasing), and an Affine fed by one of them reads that list instead
+of scanning its whole input: counting, the unchanged test and the sums then cost per event, not per input. The time loop counts, per node, input events, operations (SOPs / MACs, with the fan-out
 tables of counters.py; counted whether or not work was skipped, as the definitions in
 neurostack/energy/workload.py say), spikes and driven neurons.
 
@@ -30,6 +31,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from neurostack.sim.attention import attention
+from neurostack.sim.plan import K_ATTENTION
 from neurostack.sim.plan import (
     F_CLEAR_NEW, F_INCLUSIVE, F_LATENCY, F_MULTI, F_NEXT_STEP, F_SPIKING, F_SUBTRACT, F_SYN, F_UPDATE,
     K_AFFINE, K_CONV, K_DELAY, K_INPUT, K_NEURON, K_SCALE, K_SUMPOOL, K_THRESHOLD, P_DECAY, P_GAIN, P_LEAK,
@@ -42,8 +45,9 @@ from neurostack.sim.plan import (
 @njit(cache=True)
 def affine(x, n_in, n_out, fp, po, out):
     """out = b + sum over non-zero x_j of x_j * W[:, j] (bias first, then columns in input order)."""
+    bias = fp[po:po + n_out]  # loops over slice views, not over offset indices, vectorise
     for i in range(n_out):
-        out[i] = fp[po + i]
+        out[i] = bias[i]
     w = fp[po + n_out:po + n_out + n_in * n_out].reshape((n_in, n_out))  # a 2-D view: the inner loop vectorises
     for j in range(n_in):
         xj = x[j]
@@ -53,10 +57,26 @@ def affine(x, n_in, n_out, fp, po, out):
 
 
 @njit(cache=True)
+def affine_events(x, ev, n_ev, n_in, n_out, fp, po, out):
+    """affine() when the non-zero inputs are known: their indices ev[:n_ev], increasing (the same sums, in the
+    same order, without reading the zeros)."""
+    bias = fp[po:po + n_out]
+    for i in range(n_out):
+        out[i] = bias[i]
+    w = fp[po + n_out:po + n_out + n_in * n_out].reshape((n_in, n_out))
+    for e in range(n_ev):
+        j = ev[e]
+        xj = x[j]
+        for i in range(n_out):
+            out[i] += xj * w[j, i]
+
+
+@njit(cache=True)
 def scale(x, n, fp, po, out):
     """out = x * s elementwise."""
+    s = fp[po:po + n]
     for i in range(n):
-        out[i] = x[i] * fp[po + i]
+        out[i] = x[i] * s[i]
 
 
 @njit(cache=True)
@@ -75,8 +95,9 @@ def conv(x, ip, io, fp, po, out):
     plane = oh * ow
     for co in range(c_out):
         b = fp[po + co]
+        o = out[co * plane:(co + 1) * plane]
         for p in range(plane):
-            out[co * plane + p] = b
+            o[p] = b
     kernel = fp[po + c_out:po + c_out + c_out * cin_g * kh * kw].reshape((c_out, cin_g, kh, kw))
     o3 = out[:c_out * plane].reshape((c_out, oh, ow))
     for c in range(c_in):
@@ -163,35 +184,48 @@ def lif_euler(x, n, fp, po, state, so, subtract, inclusive, zero, one, out):
     v_reset = fp[po + P_RESET * n:po + (P_RESET + 1) * n]
     v = state[so:so + n]
     spikes = 0
-    for k in range(n):
+    for k in range(n):  # written with selects, not branches, so that the loop vectorises
         vk = v[k]
         v_new = vk + a[k] * ((g[k] * x[k] + c[k]) - vk)
         over = v_new >= th[k] if inclusive else v_new > th[k]
-        if over:
-            out[k] = one
-            spikes += 1
-            v_new = v_new - th[k] if subtract else v_reset[k]
-        else:
-            out[k] = zero
-        v[k] = v_new
+        v_after = v_new - th[k] if subtract else v_reset[k]
+        out[k] = one if over else zero
+        v[k] = v_after if over else v_new
+        spikes += over
     return spikes
 
 
 @njit(cache=True)
-def neuron(x, n, ip, io, fp, po, state, so, zero, one, out):
+def list_events(out, n, zero, ev):
+    """Write the indices of the non-zero entries of out[:n] to ev, in increasing order; returns how many.
+    (A pass of its own: a store at a moving index inside the neuron loop would stop that loop vectorising.)"""
+    count = 0
+    for k in range(n):
+        if out[k] != zero:
+            ev[count] = k
+            count += 1
+    return count
+
+
+@njit(cache=True)
+def neuron(x, n, ip, io, fp, po, state, so, zero, one, out, ev):
     """One step of LIF / CubaLIF / LI / CubaLI / IF / I for n neurons (forms documented in plan.py).
 
     Per neuron: (1) synaptic current u seen by the membrane (CubaLIF/CubaLI; else u = x);
     (2) with next-step reset timing, the spike decided on the previous membrane (snnTorch's reset signal,
     Spyx's emitted spike); (3) membrane update; (4) threshold and reset. Returns the spikes emitted.
-    Writes spikes (spiking neurons) or the new voltage (LI, CubaLI, I) to `out`.
+    Writes spikes (spiking neurons) or the new voltage (LI, CubaLI, I) to `out`. Returns (spikes emitted,
+    neurons that emitted), with the indices of those neurons in ev[:emitters] (increasing); emitters is -1 for
+    LI, CubaLI and I, whose output is a voltage, not events.
     """
     update, syn, spiking = ip[io + F_UPDATE], ip[io + F_SYN], ip[io + F_SPIKING]
     subtract, next_step, inclusive = ip[io + F_SUBTRACT], ip[io + F_NEXT_STEP], ip[io + F_INCLUSIVE]
     multi, latency, clear_new = ip[io + F_MULTI], ip[io + F_LATENCY], ip[io + F_CLEAR_NEW]
     if update == U_INC_LIF and syn == S_NONE and spiking and not (next_step or latency or multi):
-        return lif_euler(x, n, fp, po, state, so, subtract, inclusive, zero, one, out)
+        count = lif_euler(x, n, fp, po, state, so, subtract, inclusive, zero, one, out)
+        return count, list_events(out, n, zero, ev)
     spikes = 0
+    emitters = 0
     for k in range(n):
         v = state[so + k]
         # (1) synaptic current
@@ -232,6 +266,7 @@ def neuron(x, n, ip, io, fp, po, state, so, zero, one, out):
         if not spiking:
             state[so + k] = v_new
             out[k] = v_new
+            emitters = -1
             continue
         if next_step:
             if n_prev > zero:
@@ -251,32 +286,36 @@ def neuron(x, n, ip, io, fp, po, state, so, zero, one, out):
         emitted = n_prev if latency else n_now
         out[k] = emitted
         spikes += np.int64(emitted)
-    return spikes
+        if emitted != zero:
+            ev[emitters] = k
+            emitters += 1
+    return spikes, emitters
 
 
 @njit(cache=True)
 def neuron_init(n, ip, io, fp, po, state, so, zero):
     """Initial state: v = P_V_INIT, synaptic current 0."""
+    v = state[so:so + n]
+    v_init = fp[po + P_V_INIT * n:po + (P_V_INIT + 1) * n]
     for k in range(n):
-        state[so + k] = fp[po + P_V_INIT * n + k]
+        v[k] = v_init[k]
     if ip[io + F_SYN] != S_NONE:
+        i_syn = state[so + n:so + 2 * n]
         for k in range(n):
-            state[so + n + k] = zero
+            i_syn[k] = zero
 
 
 @njit(cache=True)
-def threshold(x, n, ip, io, fp, po, zero, one, out):
-    """Heaviside: out = 1 where x > threshold (>= when inclusive)."""
+def threshold(x, n, ip, io, fp, po, zero, one, out, ev):
+    """Heaviside: out = 1 where x > threshold (>= when inclusive); the indices of the ones go to ev[:spikes]."""
     inclusive = ip[io]
+    th = fp[po:po + n]
     spikes = 0
     for k in range(n):
-        th = fp[po + k]
-        over = x[k] >= th if inclusive else x[k] > th
-        if over:
-            out[k] = one
-            spikes += 1
-        else:
-            out[k] = zero
+        over = x[k] >= th[k] if inclusive else x[k] > th[k]
+        out[k] = one if over else zero
+        spikes += over
+    list_events(out, n, zero, ev)
     return spikes
 
 
@@ -298,31 +337,94 @@ def delay(x, n, t, ip, io, state, so, zero, out):
 
 # ---------------------------------------------------------------------------------------------- counting
 @njit(cache=True)
-def scan_input(x, m, fanout, c0, last, zero, one, sops, macs, k):
-    """One pass over a synaptic node's input x (m,) this step, for counting and for skipping work.
+def unchanged(x, m, last, c0):
+    """Whether a synaptic node's input x (m,) equals its previous step's, last[c0:c0 + m].
+
+    Compared in blocks without a branch inside (the loop vectorises), stopping at the first block that differs."""
+    prev = last[c0:c0 + m]
+    for b0 in range(0, m, 256):
+        differ = 0
+        for j in range(b0, min(b0 + 256, m)):
+            differ |= x[j] != prev[j]
+        if differ:
+            return False
+    return True
+
+
+@njit(cache=True)
+def scan_input(x, m, fanout, c0, last, zero, one):
+    """Count a synaptic node's input x (m,) this step, and keep it in last[c0:c0 + m] for the next step.
 
     Each non-zero value reaches fanout[c0 + j] non-zero weights: those operations are SOPs when every value is
-    in {-1, 0, 1}, else MACs (as NeuroBench decides), added to sops[k] / macs[k]. `last[c0:c0 + m]` holds the
-    input of the previous step and is updated. Returns (non-zero values, whether the input is unchanged)."""
+    in {-1, 0, 1}, else MACs (as NeuroBench decides). Returns (non-zero values, operations, all binary)."""
     ops = 0
     nonzero = 0
-    binary = True
-    same = True
-    for j in range(m):
+    other = 0  # values outside {-1, 0, 1}
+    fan = fanout[c0:c0 + m]
+    prev = last[c0:c0 + m]
+    for j in range(m):  # branch-free, so that the loop vectorises
         v = x[j]
-        if v != last[c0 + j]:
-            same = False
-            last[c0 + j] = v
-        if v != zero:
-            nonzero += 1
-            ops += fanout[c0 + j]
-            if v != one and v != -one:
-                binary = False
-    if binary:
-        sops[k] += ops
-    else:
-        macs[k] += ops
-    return nonzero, same
+        prev[j] = v
+        hit = v != zero
+        nonzero += hit
+        ops += fan[j] if hit else 0
+        other += (v != one) & (v != -one) & hit
+    return nonzero, ops, other == 0
+
+
+@njit(cache=True)
+def unchanged_events(x, ev, n_ev, last, c0, last_n):
+    """unchanged() for an input whose non-zero entries are x[ev[:n_ev]], against last (dense, the previous
+    input) holding last_n non-zero entries: the same count, and every non-zero entry the same as before."""
+    if n_ev != last_n:
+        return False
+    prev = last[c0:]
+    for e in range(n_ev):
+        if x[ev[e]] != prev[ev[e]]:
+            return False
+    return True
+
+
+@njit(cache=True)
+def scan_events(x, ev, n_ev, fanout, c0, last, last_ev, last_n, zero, one):
+    """scan_input() for an input whose non-zero entries are x[ev[:n_ev]]: counted from the events alone.
+
+    last[c0:] (the dense previous input) is kept up to date by clearing the previous step's last_n events,
+    last_ev[c0:c0 + last_n], and writing this step's, whose indices then replace them in last_ev.
+    Returns (non-zero values, operations, all binary)."""
+    prev = last[c0:]
+    prev_ev = last_ev[c0:]
+    fan = fanout[c0:]
+    for e in range(last_n):
+        prev[prev_ev[e]] = zero
+    ops = 0
+    other = 0
+    for e in range(n_ev):
+        j = ev[e]
+        v = x[j]
+        prev[j] = v
+        prev_ev[e] = j
+        ops += fan[j]
+        other += (v != one) & (v != -one)
+    return n_ev, ops, other == 0
+
+
+@njit(cache=True)
+def count_nonzero(x, n, zero):
+    """The number of non-zero entries of x[:n]."""
+    count = 0
+    for i in range(n):
+        count += x[i] != zero
+    return count
+
+
+@njit(cache=True)
+def all_finite(x):
+    """Whether every entry of the 1-D array x is finite (no NaN, no inf)."""
+    bad = 0
+    for i in range(x.shape[0]):
+        bad += not np.isfinite(x[i])
+    return bad == 0
 
 
 # ---------------------------------------------------------------------------------------------- time loop
@@ -342,6 +444,15 @@ def simulate_sample(x, kinds, out_off, out_len, in_len, src_ptr, src_node, src_p
     state = np.zeros(total_state, fparams.dtype)
     scratch = np.zeros(max(max_in, 1), fparams.dtype)
     last_in = np.zeros(fanout.shape[0], fparams.dtype)  # each synaptic node's previous input (fan-out layout)
+    # each synaptic node's counts of its previous step, repeated while its input does not change
+    last_nonzero = np.zeros(n_nodes, np.int64)
+    last_ops = np.zeros(n_nodes, np.int64)
+    last_binary = np.zeros(n_nodes, np.bool_)
+    # events: the indices of the non-zero outputs of spiking nodes this step (same layout as buf), their number
+    # per node (-1: no list, e.g. LI voltages, inputs), and each synaptic node's previous events (fan-out layout)
+    ev = np.zeros(total_out, np.int64)
+    n_ev = np.full(n_nodes, -1, np.int64)
+    last_ev = np.zeros(fanout.shape[0], np.int64)
     for k in range(n_nodes):
         if kinds[k] == K_NEURON:
             neuron_init(out_len[k], iparams, ip_off[k], fparams, fp_off[k], state, st_off[k], zero)
@@ -355,8 +466,9 @@ def simulate_sample(x, kinds, out_off, out_len, in_len, src_ptr, src_node, src_p
             n = out_len[k]
             out = buf[o0:o0 + n]
             if kind == K_INPUT:
+                xt = x[t]
                 for i in range(n):
-                    out[i] = x[t, i]
+                    out[i] = xt[i]
                 continue
             # the node's input: one source read in place, else the sum of all its sources in file order
             e0 = src_ptr[k]
@@ -371,24 +483,48 @@ def simulate_sample(x, kinds, out_off, out_len, in_len, src_ptr, src_node, src_p
                     xin[i] = zero
                 for e in range(e0, e1):
                     j = src_node[e]
-                    src = prev if src_prev[e] == 1 else buf
                     s0 = out_off[j]
+                    src = prev[s0:s0 + m] if src_prev[e] == 1 else buf[s0:s0 + m]
                     for i in range(m):
-                        xin[i] += src[s0 + i]
+                        xin[i] += src[i]
             po = fp_off[k]
             io = ip_off[k]
+            # an Affine fed by one spiking node reads that node's event list instead of scanning its input
+            src_ev = -1
+            ev_in = ev[:0]
+            if kind == K_AFFINE and e1 - e0 == 1 and src_prev[e0] == 0:
+                src_ev = n_ev[src_node[e0]]
+                if src_ev >= 0:
+                    ev_in = ev[out_off[src_node[e0]]:]
             if cnt_off[k] >= 0:  # a synaptic node (stateless): count, then skip the work if nothing changed
-                nonzero, same = scan_input(xin, m, fanout, cnt_off[k], last_in, zero, one, sops[tc], macs[tc], k)
-                events[tc, k] += nonzero
-                if same and t > 0:
+                c0 = cnt_off[k]
+                if src_ev >= 0:
+                    same = t > 0 and unchanged_events(xin, ev_in, src_ev, last_in, c0, last_nonzero[k])
+                    if not same:
+                        last_nonzero[k], last_ops[k], last_binary[k] = scan_events(
+                            xin, ev_in, src_ev, fanout, c0, last_in, last_ev, last_nonzero[k], zero, one)
+                else:
+                    same = t > 0 and unchanged(xin, m, last_in, c0)
+                    if not same:
+                        last_nonzero[k], last_ops[k], last_binary[k] = scan_input(xin, m, fanout, c0, last_in,
+                                                                                  zero, one)
+                events[tc, k] += last_nonzero[k]
+                if last_binary[k]:
+                    sops[tc, k] += last_ops[k]
+                else:
+                    macs[tc, k] += last_ops[k]
+                if same:
                     continue  # its output slice of buf still holds the same result as the previous step
             if kind == K_NEURON:
-                spikes[tc, k] += neuron(xin, n, iparams, io, fparams, po, state, st_off[k], zero, one, out)
-                for i in range(n):
-                    if xin[i] != zero:
-                        driven[tc, k] += 1
+                emitted, n_ev[k] = neuron(xin, n, iparams, io, fparams, po, state, st_off[k], zero, one, out,
+                                          ev[o0:o0 + n])
+                spikes[tc, k] += emitted
+                driven[tc, k] += count_nonzero(xin, n, zero)
             elif kind == K_AFFINE:
-                affine(xin, m, n, fparams, po, out)
+                if src_ev >= 0:
+                    affine_events(xin, ev_in, src_ev, m, n, fparams, po, out)
+                else:
+                    affine(xin, m, n, fparams, po, out)
             elif kind == K_CONV:
                 conv(xin, iparams, io, fparams, po, out)
             elif kind == K_SUMPOOL:
@@ -396,29 +532,34 @@ def simulate_sample(x, kinds, out_off, out_len, in_len, src_ptr, src_node, src_p
             elif kind == K_SCALE:
                 scale(xin, n, fparams, po, out)
             elif kind == K_THRESHOLD:
-                spikes[tc, k] += threshold(xin, n, iparams, io, fparams, po, zero, one, out)
+                n_ev[k] = threshold(xin, n, iparams, io, fparams, po, zero, one, out, ev[o0:o0 + n])
+                spikes[tc, k] += n_ev[k]
             elif kind == K_DELAY:
                 delay(xin, n, t, iparams, io, state, st_off[k], zero, out)
+            elif kind == K_ATTENTION:  # extension node: reads its Q, K, V sources from buf, counts itself
+                attention(buf, iparams, io, fparams, po, out, sops[tc], macs[tc], events[tc], k)
             else:  # K_OUTPUT, K_IDENTITY, K_FLATTEN: pass the input through
                 for i in range(n):
                     out[i] = xin[i]
-        # outputs read by back edges at the next step
+        # outputs read by back edges at the next step (copies between slice views: these loops vectorise)
         for q in range(prev_nodes.shape[0]):
             j = prev_nodes[q]
-            for i in range(out_off[j], out_off[j] + out_len[j]):
-                prev[i] = buf[i]
+            o0, n = out_off[j], out_len[j]
+            dst, src = prev[o0:o0 + n], buf[o0:o0 + n]
+            for i in range(n):
+                dst[i] = src[i]
         for q in range(rec_node.shape[0]):
             j = rec_node[q]
-            r0 = rec_off[q]
-            o0 = out_off[j]
-            for i in range(out_len[j]):
-                rec[t, r0 + i] = buf[o0 + i]
+            o0, n, r0 = out_off[j], out_len[j], rec_off[q]
+            dst, src = rec[t, r0:r0 + n], buf[o0:o0 + n]
+            for i in range(n):
+                dst[i] = src[i]
         for q in range(vrec_node.shape[0]):
             j = vrec_node[q]
-            r0 = vrec_off[q]
-            s0 = vrec_src[q]
-            for i in range(out_len[j]):
-                vrec[t, r0 + i] = state[s0 + i]
+            s0, n, r0 = vrec_src[q], out_len[j], vrec_off[q]
+            dst, src = vrec[t, r0:r0 + n], state[s0:s0 + n]
+            for i in range(n):
+                dst[i] = src[i]
 
 
 @njit(cache=True, parallel=True)

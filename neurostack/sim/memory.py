@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
-from neurostack.memory import available_memory, check_memory, format_bytes, hdf5_bytes
+from neurostack.memory import available_memory, check_memory, format_bytes, hdf5_bytes, worth_checking
 
 if TYPE_CHECKING:  # pragma: no cover
     from neurostack.sim.lowering import Resolved
@@ -83,11 +83,16 @@ def run_bytes(plan: "Plan", n_samples: int, steps: int, *, record_voltages: bool
     """Bytes `sim.run(plan, inputs (n_samples, steps, ...), ...)` allocates, as run.py does it."""
     itemsize = plan.dtype.itemsize
     names = plan.node_names
-    wanted = set(names) if record is None else set(record) | {plan.output_name}
-    rec_len = sum(int(plan.out_len[i]) for i, n in enumerate(names) if n in wanted)
-    v_len = sum(int(plan.out_len[i]) for i in range(len(names)) if plan.v_off[i] >= 0) if record_voltages else 0
-    in_len = int(plan.out_len[names.index(plan.input_name)])
-    total = n_samples * steps * (rec_len + v_len + in_len) * itemsize
+    wanted = frozenset(names) if record is None else frozenset(record) | {plan.output_name}
+    key = ("run_bytes", wanted, record_voltages)
+    if key not in plan.extra:  # static per plan and request: a stream of one-sample runs asks the same each time
+        rec_len = sum(int(plan.out_len[i]) for i, n in enumerate(names) if n in wanted)
+        v_len = sum(int(plan.out_len[i]) for i in range(len(names)) if plan.v_off[i] >= 0) if record_voltages else 0
+        in_len = int(plan.out_len[names.index(plan.input_name)])
+        per_thread = 2 * int(plan.out_len.sum()) + int(plan.st_len.sum()) + int(plan.max_in) + int(plan.in_len.sum())
+        plan.extra[key] = (rec_len + v_len + in_len, per_thread)
+    per_step, per_thread = plan.extra[key]
+    total = n_samples * steps * per_step * itemsize
     total += N_COUNTERS * n_samples * (steps if count_per_step else 1) * len(names) * 8
     if threads is None:
         try:
@@ -96,17 +101,18 @@ def run_bytes(plan: "Plan", n_samples: int, steps: int, *, record_voltages: bool
             threads = numba.get_num_threads()
         except Exception:  # pragma: no cover - numba always present with the simulator
             threads = 1
-    per_thread = (2 * int(plan.out_len.sum()) + int(plan.st_len.sum()) + int(plan.max_in) + int(plan.in_len.sum()))
     total += min(threads, n_samples) * per_thread * itemsize
     return total
 
 
 def check_run(plan: "Plan", n_samples: int, steps: int, *, record_voltages: bool = False,
               count_per_step: bool = False, record: Iterable[str] | None = None, what: str = "simulating",
-              hint: str = "; simulate fewer samples with --limit") -> None:
+              hint: str = "; simulate fewer samples with --limit", threads: int | None = None) -> None:
     """Refuse a run whose recordings (N x T x every node's outputs) would not fit in memory."""
     needed = run_bytes(plan, n_samples, steps, record_voltages=record_voltages, count_per_step=count_per_step,
-                       record=record)
+                       record=record, threads=threads)
+    if not worth_checking(needed):
+        return
     per_sample = max(1, needed // max(n_samples, 1))
     available = available_memory()
     extra = f" (about {format_bytes(per_sample)} per sample: at most {available // per_sample} fit)" \

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Iterable
 
 import numba
@@ -22,17 +23,29 @@ class SimResult:
 
     outputs: every node's output per step (spikes or spike counts for spiking nodes, voltages for LI/CubaLI/I,
     values for the rest), by node name (dotted for nested subgraphs). voltages: membrane voltage after each
-    step (after reset) of every neuron node, when recorded. spike_counts: total spikes per spiking node over all
-    samples and steps. input_events: per synaptic node (Affine, Linear, Conv, pooling, Scale), the number of
-    non-zero inputs it processed (the events an event-driven synapse does work for).
+    step (after reset) of every neuron node, when recorded. counts: operations, events, spikes and driven
+    neurons per sample and node (see counters.RunCounts). spiking_nodes: the nodes whose output is spikes.
     """
 
     outputs: dict[str, np.ndarray]
     voltages: dict[str, np.ndarray]
-    spike_counts: dict[str, int]
+    counts: RunCounts
+    spiking_nodes: list[str]
     output_name: str = "output"
-    input_events: dict[str, int] = field(default_factory=dict)
-    counts: RunCounts | None = None
+
+    @cached_property
+    def spike_counts(self) -> dict[str, int]:
+        """Total spikes per spiking node over all samples and steps."""
+        totals = self.counts.spikes.sum(axis=(0, 1)).tolist()
+        index = {n: i for i, n in enumerate(self.counts.node_names)}
+        return {n: totals[index[n]] for n in self.spiking_nodes}
+
+    @cached_property
+    def input_events(self) -> dict[str, int]:
+        """Per synaptic node (Affine, Linear, Conv, pooling, Scale): the non-zero inputs it processed (the events
+        an event-driven synapse does work for), over all samples and steps."""
+        totals = self.counts.events.sum(axis=(0, 1)).tolist()
+        return {n: totals[i] for i, n in enumerate(self.counts.node_names) if n in self.counts.tables}
 
     @property
     def output(self) -> np.ndarray:
@@ -46,7 +59,7 @@ class SimResult:
 
 def _check_inputs(plan: Plan, inputs) -> np.ndarray:
     x = np.asarray(inputs)
-    if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+    if x.dtype.kind not in "biuf":  # bool, integers, floats
         raise NeurostackError(f"inputs must be a numeric array, got dtype {x.dtype}")
     shape = tuple(plan.input_shape)
     k = len(shape)
@@ -58,9 +71,14 @@ def _check_inputs(plan: Plan, inputs) -> np.ndarray:
                               f"'{plan.input_name}' of shape {shape}")
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise NeurostackError(f"inputs have shape {x.shape}: no samples or no time steps")
-    if not np.all(np.isfinite(x)):
+    if x.dtype.kind == "f" and x.dtype.itemsize > plan.dtype.itemsize:
+        big = np.abs(x[np.isfinite(x)], dtype=np.float64).max(initial=0.0)
+        if big > np.finfo(plan.dtype).max:
+            raise NeurostackError(f"inputs hold values up to {big:.3g}, out of the range of {plan.dtype}")
+    x = np.ascontiguousarray(x.reshape(x.shape[0], x.shape[1], -1), dtype=plan.dtype)
+    if not kernels.all_finite(x.reshape(-1)):
         raise NeurostackError("inputs hold NaN or infinite values")
-    return np.ascontiguousarray(x.reshape(x.shape[0], x.shape[1], -1), dtype=plan.dtype)
+    return x
 
 
 @dataclass
@@ -74,18 +92,25 @@ class _Layout:
     v_src: np.ndarray
     v_off: np.ndarray
     v_len: list[int]
+    rec_total: int
+    v_total: int
     total_out: int
     total_state: int
+    spiking: list[str]  # the spiking nodes
 
 
 def _offsets(lengths: list[int]) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if lengths else np.zeros(0, np.int64)
 
 
-def _layout(plan: Plan, wanted: frozenset, record_voltages: bool) -> _Layout:
-    key = ("layout", wanted, record_voltages)
+def _layout(plan: Plan, record: frozenset | None, record_voltages: bool) -> _Layout:
+    key = ("layout", record, record_voltages)
     if key not in plan.extra:  # cached: streaming one sample per call repeats the same request
         names = plan.node_names
+        wanted = frozenset(names) if record is None else record | {plan.output_name}
+        unknown = wanted - set(names)
+        if unknown:
+            raise NeurostackError(f"cannot record unknown node(s) {', '.join(sorted(unknown))}")
         rec_nodes = [i for i, n in enumerate(names) if n in wanted]
         rec_len = [int(plan.out_len[i]) for i in rec_nodes]
         v_nodes = [i for i in range(len(names)) if plan.v_off[i] >= 0] if record_voltages else []
@@ -93,7 +118,8 @@ def _layout(plan: Plan, wanted: frozenset, record_voltages: bool) -> _Layout:
         plan.extra[key] = _Layout(
             rec_nodes=np.asarray(rec_nodes, np.int64), rec_off=_offsets(rec_len), rec_len=rec_len,
             v_nodes=np.asarray(v_nodes, np.int64), v_src=plan.v_off[v_nodes].astype(np.int64),
-            v_off=_offsets(v_len), v_len=v_len, total_out=int(plan.out_len.sum()), total_state=int(plan.st_len.sum()))
+            v_off=_offsets(v_len), v_len=v_len, rec_total=sum(rec_len), v_total=sum(v_len), total_out=int(plan.out_len.sum()), total_state=int(plan.st_len.sum()),
+            spiking=plan.spiking_nodes)
     return plan.extra[key]
 
 
@@ -115,21 +141,19 @@ def run(plan: Plan, inputs: np.ndarray, *, record_voltages: bool = False, parall
     """
     x = _check_inputs(plan, inputs)
     n_samples, steps = x.shape[:2]
+    threads = numba.get_num_threads() if parallel and n_samples > 1 else 1
     check_run(plan, n_samples, steps, record_voltages=record_voltages, count_per_step=count_per_step, record=record,
-              hint="; run fewer samples at a time")
+              hint="; run fewer samples at a time", threads=threads)
     names = plan.node_names
-    wanted = frozenset(names) if record is None else frozenset(record) | {plan.output_name}
-    unknown = wanted - set(names)
-    if unknown:
-        raise NeurostackError(f"cannot record unknown node(s) {', '.join(sorted(unknown))}")
-    lay = _layout(plan, wanted, record_voltages)
-    rec = np.zeros((n_samples, steps, sum(lay.rec_len)), plan.dtype)
-    vrec = np.zeros((n_samples, steps if lay.v_len else 0, sum(lay.v_len)), plan.dtype)
+    lay = _layout(plan, None if record is None else frozenset(record), record_voltages)
+    dtype = plan.fparams.dtype
+    rec = np.zeros((n_samples, steps, lay.rec_total), dtype)
+    vrec = np.zeros((n_samples, steps if lay.v_len else 0, lay.v_total), dtype)
     tables, cnt_off, fanout = _count_tables(plan)
     count_shape = (n_samples, steps if count_per_step else 1, len(names))
-    sops, macs, events, spikes, driven = (np.zeros(count_shape, np.int64) for _ in range(5))
+    sops, macs, events, spikes, driven = np.zeros((5, *count_shape), np.int64)
 
-    driver = kernels.run_parallel if parallel and n_samples > 1 and numba.get_num_threads() > 1 else kernels.run_serial
+    driver = kernels.run_parallel if threads > 1 else kernels.run_serial
     driver(x, plan.kinds, plan.out_off, plan.out_len, plan.in_len, plan.src_ptr, plan.src_node, plan.src_prev,
            plan.fp_off, plan.ip_off, plan.st_off, plan.st_len, plan.fparams, plan.iparams, plan.prev_nodes,
            lay.total_out, lay.total_state, int(plan.max_in), lay.rec_nodes, lay.rec_off, rec,
@@ -143,14 +167,8 @@ def run(plan: Plan, inputs: np.ndarray, *, record_voltages: bool = False, parall
     for q, i in enumerate(lay.v_nodes):
         name, o = names[i], lay.v_off[q]
         voltages[name] = vrec[:, :, o:o + lay.v_len[q]].reshape(n_samples, steps, *plan.shapes[name])
-    totals = spikes.sum(axis=(0, 1))
-    ev = events.sum(axis=(0, 1))
-    spiking = set(plan.spiking_nodes)
     return SimResult(
-        outputs=outputs, voltages=voltages,
-        spike_counts={n: int(totals[i]) for i, n in enumerate(names) if n in spiking},
-        output_name=plan.output_name,
-        input_events={n: int(ev[i]) for i, n in enumerate(names) if n in tables},
-        counts=counters.RunCounts(node_names=list(names), sops=sops, macs=macs, events=events, spikes=spikes,
+        outputs=outputs, voltages=voltages, spiking_nodes=lay.spiking, output_name=plan.output_name,
+        counts=counters.RunCounts(node_names=names, sops=sops, macs=macs, events=events, spikes=spikes,
                                   driven=driven, steps=steps, tables=tables),
     )
