@@ -97,10 +97,17 @@ class _Layout:
     total_out: int
     total_state: int
     spiking: list[str]  # the spiking nodes
+    rec_views: list[tuple[str, int, int, tuple]]  # (node, start, end, shape) of each node's part of rec
+    v_views: list[tuple[str, int, int, tuple]]  # the same for vrec
 
 
 def _offsets(lengths: list[int]) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) if lengths else np.zeros(0, np.int64)
+
+
+def _views(plan: Plan, nodes: list[int], lengths: list[int]) -> list[tuple[str, int, int, tuple]]:
+    starts = _offsets(lengths).tolist()
+    return [(plan.node_names[i], o, o + n, plan.shapes[plan.node_names[i]]) for i, o, n in zip(nodes, starts, lengths)]
 
 
 def _layout(plan: Plan, record: frozenset | None, record_voltages: bool) -> _Layout:
@@ -119,7 +126,8 @@ def _layout(plan: Plan, record: frozenset | None, record_voltages: bool) -> _Lay
             rec_nodes=np.asarray(rec_nodes, np.int64), rec_off=_offsets(rec_len), rec_len=rec_len,
             v_nodes=np.asarray(v_nodes, np.int64), v_src=plan.v_off[v_nodes].astype(np.int64),
             v_off=_offsets(v_len), v_len=v_len, rec_total=sum(rec_len), v_total=sum(v_len), total_out=int(plan.out_len.sum()), total_state=int(plan.st_len.sum()),
-            spiking=plan.spiking_nodes)
+            spiking=plan.spiking_nodes,
+            rec_views=_views(plan, rec_nodes, rec_len), v_views=_views(plan, v_nodes, v_len))
     return plan.extra[key]
 
 
@@ -159,14 +167,8 @@ def run(plan: Plan, inputs: np.ndarray, *, record_voltages: bool = False, parall
            lay.total_out, lay.total_state, int(plan.max_in), lay.rec_nodes, lay.rec_off, rec,
            lay.v_nodes, lay.v_src, lay.v_off, vrec, cnt_off, fanout, sops, macs, events, spikes, driven)
 
-    outputs = {}
-    for q, i in enumerate(lay.rec_nodes):
-        name, o = names[i], lay.rec_off[q]
-        outputs[name] = rec[:, :, o:o + lay.rec_len[q]].reshape(n_samples, steps, *plan.shapes[name])
-    voltages = {}
-    for q, i in enumerate(lay.v_nodes):
-        name, o = names[i], lay.v_off[q]
-        voltages[name] = vrec[:, :, o:o + lay.v_len[q]].reshape(n_samples, steps, *plan.shapes[name])
+    outputs = {name: rec[:, :, o0:o1].reshape(n_samples, steps, *shape) for name, o0, o1, shape in lay.rec_views}
+    voltages = {name: vrec[:, :, o0:o1].reshape(n_samples, steps, *shape) for name, o0, o1, shape in lay.v_views}
     return SimResult(
         outputs=outputs, voltages=voltages, spiking_nodes=lay.spiking, output_name=plan.output_name,
         counts=counters.RunCounts(node_names=names, sops=sops, macs=macs, events=events, spikes=spikes,
