@@ -226,29 +226,38 @@ def neuron(x, n, ip, io, fp, po, state, so, zero, one, out, ev):
         return count, list_events(out, n, zero, ev)
     spikes = 0
     emitters = 0
+    vs = state[so:so + n]  # slice views, not offset indices: the loads vectorise
+    syn_state = state[so + n:so + 2 * n] if syn != S_NONE else state[so:so]
+    gs_all = fp[po + P_SYN_GAIN * n:po + (P_SYN_GAIN + 1) * n]
+    ds_all = fp[po + P_SYN_DECAY * n:po + (P_SYN_DECAY + 1) * n]
+    d_all = fp[po + P_DECAY * n:po + (P_DECAY + 1) * n]
+    g_all = fp[po + P_GAIN * n:po + (P_GAIN + 1) * n]
+    c_all = fp[po + P_LEAK * n:po + (P_LEAK + 1) * n]
+    th_all = fp[po + P_THRESHOLD * n:po + (P_THRESHOLD + 1) * n]
+    reset_all = fp[po + P_RESET * n:po + (P_RESET + 1) * n]
     for k in range(n):
-        v = state[so + k]
+        v = vs[k]
         # (1) synaptic current
         if syn == S_NONE:
             u = x[k]
         else:
-            i_syn = state[so + n + k]
-            gs = fp[po + P_SYN_GAIN * n + k]
-            ds = fp[po + P_SYN_DECAY * n + k]
+            i_syn = syn_state[k]
+            gs = gs_all[k]
+            ds = ds_all[k]
             if syn == S_JUMP_THEN_DECAY:
                 u = i_syn + gs * x[k]
-                state[so + n + k] = u - ds * u
+                syn_state[k] = u - ds * u
             elif syn == S_DECAY_THEN_ADD:
                 u = ds * i_syn + gs * x[k]
-                state[so + n + k] = u
+                syn_state[k] = u
             else:  # S_ADD_THEN_DECAY
                 u = (i_syn + gs * x[k]) * ds
-                state[so + n + k] = u
-        d = fp[po + P_DECAY * n + k]
-        g = fp[po + P_GAIN * n + k]
-        c = fp[po + P_LEAK * n + k]
-        th = fp[po + P_THRESHOLD * n + k]
-        v_reset = fp[po + P_RESET * n + k]
+                syn_state[k] = u
+        d = d_all[k]
+        g = g_all[k]
+        c = c_all[k]
+        th = th_all[k]
+        v_reset = reset_all[k]
         # (2) reset decided on the previous step's membrane
         n_prev = zero
         if spiking and (next_step or latency):
@@ -264,7 +273,7 @@ def neuron(x, n, ip, io, fp, po, state, so, zero, one, out, ev):
             v_new = d * v + g * u + c
         # (4) threshold and reset
         if not spiking:
-            state[so + k] = v_new
+            vs[k] = v_new
             out[k] = v_new
             emitters = -1
             continue
@@ -282,7 +291,7 @@ def neuron(x, n, ip, io, fp, po, state, so, zero, one, out, ev):
                     v_new = v_new - n_now * th
                 else:
                     v_new = v_reset
-        state[so + k] = v_new
+        vs[k] = v_new
         emitted = n_prev if latency else n_now
         out[k] = emitted
         spikes += np.int64(emitted)
