@@ -3,6 +3,10 @@
 Reproducibility: every random choice of epoch e (shuffling, encoder noise, dropout, augmentation) is seeded
 from (seed, e), so a run resumed from epoch e's checkpoint reaches the same weights as an uninterrupted one.
 
+Under `torchrun` (`neurostack.train.distributed`) each process trains on its shard of the epoch's permutation
+with its own noise streams (seeded from (seed, e, rank)); DDP averages the gradients; rank 0 alone validates,
+writes checkpoints, weights, metrics and plots.
+
 Against overfitting: augmentation of each training batch (`neurostack.train.augment`, as `cfg.augment` says),
 dropout (in the model), AdamW weight decay (not applied to time constants, delays and position embeddings),
 label smoothing, and early stopping on the validation split (`cfg.patience`); the best epoch on validation
@@ -24,6 +28,7 @@ from neurostack.atomic import write_json
 from neurostack.errors import NeurostackError
 from neurostack.frontend.models import SpikingClassifier, build_model, calibrate_init, count_parameters
 from neurostack.inputs import encode_batch
+from neurostack.train import distributed
 from neurostack.train.augment import augment_batch
 from neurostack.train.augment import time_shift as _time_shift
 from neurostack.train.checkpoint import load_checkpoint, load_weights, save_checkpoint, save_weights, check_state_fits
@@ -82,23 +87,29 @@ def _epoch_seed(seed: int, epoch: int) -> int:
 
 
 def train_epoch(model: SpikingClassifier, optimiser: torch.optim.Optimizer, x: np.ndarray, y: np.ndarray,
-                cfg: TrainConfig, epoch: int, device: torch.device, on_batch: ProgressFn | None = None) -> tuple[float, float]:
-    """One pass over the training set. Returns (mean loss, accuracy)."""
+                cfg: TrainConfig, epoch: int, device: torch.device, on_batch: ProgressFn | None = None, *,
+                net: torch.nn.Module | None = None) -> tuple[float, float]:
+    """One pass over the training set (this process's shard of it when distributed). `net` is what runs the
+    batches (`model` in DistributedDataParallel; default `model`). Returns (mean loss, accuracy) over all
+    processes."""
+    net = net if net is not None else model
     model.train()
     model.set_progress((epoch - 1) / max(cfg.epochs, 1))
     seed = _epoch_seed(cfg.seed, epoch)
+    order = np.random.default_rng(seed).permutation(len(x))  # the same on every process
+    order = distributed.shard_indices(order, distributed.rank(), distributed.world_size())
+    seed = distributed.rank_seed(seed)
     torch.manual_seed(seed)
-    order = np.random.default_rng(seed).permutation(len(x))
     enc_rng = np.random.default_rng(seed + 1)
     aug_rng = np.random.default_rng(seed + 2)
-    n_batches = math.ceil(len(x) / cfg.batch_size)
+    n_batches = math.ceil(len(order) / cfg.batch_size)
     total_loss = total_correct = total_seen = 0.0
     for b in range(n_batches):
         idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
         xa, ya, yb_, lam = augment_batch(x[idx], y[idx], cfg.augment, aug_rng)
         xb = encode_batch(xa, cfg.input_spec(), enc_rng, cfg.model.input_shape)
         yb = torch.from_numpy(ya).to(device)
-        scores = model(to_time_major(xb, device))
+        scores = net(to_time_major(xb, device))
         loss = F.cross_entropy(scores, yb, label_smoothing=cfg.label_smoothing)
         if lam < 1.0:
             loss = lam * loss + (1 - lam) * F.cross_entropy(scores, torch.from_numpy(yb_).to(device),
@@ -113,6 +124,7 @@ def train_epoch(model: SpikingClassifier, optimiser: torch.optim.Optimizer, x: n
         total_seen += len(idx)
         if on_batch:
             on_batch(b + 1, n_batches, total_loss / total_seen, total_correct / total_seen)
+    total_loss, total_correct, total_seen = distributed.all_reduce_sum([total_loss, total_correct, total_seen])
     return total_loss / max(total_seen, 1), total_correct / max(total_seen, 1)
 
 
@@ -127,8 +139,10 @@ def train(cfg: TrainConfig, data, run: RunPaths, *, resume: bool = False,
           on_epoch_start: Callable[[int, int, int], None] | None = None,
           on_batch: ProgressFn | None = None,
           on_epoch_end: Callable[[EpochReport], None] | None = None) -> dict:
-    """Train (or resume) the run described by `cfg` on `data`, writing everything into `run`. Returns metrics."""
-    device = resolve_device(cfg.device)
+    """Train (or resume) the run described by `cfg` on `data`, writing everything into `run`. Returns metrics
+    (an empty dict on processes other than rank 0, which write nothing)."""
+    device = distributed.init_from_env(resolve_device(cfg.device))
+    main = distributed.is_main()
     if len(data.x["train"]) == 0:
         raise NeurostackError(f"{cfg.data}: split '{cfg.split}' leaves no training data")
     torch.manual_seed(cfg.seed)
@@ -155,6 +169,7 @@ def train(cfg: TrainConfig, data, run: RunPaths, *, resume: bool = False,
         history = list(state["history"])
         start_epoch, best_val, best_epoch = int(state["epoch"]) + 1, float(state["best_val"]), int(state["best_epoch"])
 
+    net = distributed.wrap(model, device)  # after loading: DDP starts every process from rank 0's weights
     params = count_parameters(model)
     train_start = time.perf_counter()
     if cfg.patience > 0 and history and (start_epoch - 1) - best_epoch >= cfg.patience:
@@ -162,23 +177,28 @@ def train(cfg: TrainConfig, data, run: RunPaths, *, resume: bool = False,
     for epoch in range(start_epoch, cfg.epochs + 1):
         t0 = time.perf_counter()
         if on_epoch_start:
-            on_epoch_start(epoch, cfg.epochs, math.ceil(len(data.x["train"]) / cfg.batch_size))
-        loss, acc = train_epoch(model, optimiser, data.x["train"], data.y["train"], cfg, epoch, device, on_batch)
+            shard = math.ceil(len(data.x["train"]) / distributed.world_size())
+            on_epoch_start(epoch, cfg.epochs, math.ceil(shard / cfg.batch_size))
+        loss, acc = train_epoch(model, optimiser, data.x["train"], data.y["train"], cfg, epoch, device, on_batch,
+                                net=net)
         scheduler.step()
         if not math.isfinite(loss):
             raise NeurostackError(f"training diverged at epoch {epoch} (loss {loss}); try a lower --lr")
-        val_acc = _accuracy(model, data.x["val"], data.y["val"], cfg, device)
+        val_acc = distributed.broadcast_float(_accuracy(model, data.x["val"], data.y["val"], cfg, device)
+                                              if main else math.nan)
         val_for_choice = val_acc if math.isfinite(val_acc) else acc
         is_best = val_for_choice > best_val
         if is_best:
             best_val, best_epoch = val_for_choice, epoch
-            save_weights(run.best_weights, model)
+            if main:
+                save_weights(run.best_weights, model)
         seconds = time.perf_counter() - t0
         history.append({"epoch": epoch, "train_loss": loss, "train_accuracy": acc,
                         "val_accuracy": val_acc, "seconds": seconds})
-        save_checkpoint(run.last_checkpoint, {
-            "model": model.state_dict(), "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
-            "epoch": epoch, "history": history, "best_val": best_val, "best_epoch": best_epoch})
+        if main:
+            save_checkpoint(run.last_checkpoint, {
+                "model": model.state_dict(), "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
+                "epoch": epoch, "history": history, "best_val": best_val, "best_epoch": best_epoch})
         if on_epoch_end:
             on_epoch_end(EpochReport(epoch, cfg.epochs, loss, acc, val_acc, seconds, is_best))
         if cfg.patience > 0 and epoch - best_epoch >= cfg.patience and epoch < cfg.epochs:
@@ -186,6 +206,8 @@ def train(cfg: TrainConfig, data, run: RunPaths, *, resume: bool = False,
             break
     if stopped_early is None and history and history[-1]["epoch"] < cfg.epochs:
         stopped_early = history[-1]["epoch"]  # resumed a run that had stopped early
+    if not main:
+        return {}
 
     # Final evaluation with the best epoch's weights (learnable delays rounded to whole steps, as evaluated).
     load_weights(run.best_weights, model)
@@ -207,6 +229,7 @@ def train(cfg: TrainConfig, data, run: RunPaths, *, resume: bool = False,
         "train_seconds": round(sum(h["seconds"] for h in history), 2),
         "seconds_this_session": round(time.perf_counter() - train_start, 2),
         "device": str(device),
+        "processes": distributed.world_size(),
         "data": {"spec": cfg.data, "split": cfg.split, "classes": list(data.classes),
                  "n": {k: int(len(v)) for k, v in data.y.items()}},
         "history": history,

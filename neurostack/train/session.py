@@ -121,8 +121,47 @@ def _fit_model_to_data(cfg: TrainConfig, data) -> None:
 
 def run_training(*, out: Path, resume: bool, limit: int | None = None, console: Console | None = None,
                  **options) -> dict:
-    """Train as `neurostack train` does; returns the metrics dict."""
-    console = console or Console(stderr=True)
+    """Train as `neurostack train` does; returns the metrics dict.
+
+    Under `torchrun` every process calls this (see `neurostack.train.distributed`): rank 0 prints, writes the
+    run directory and returns the metrics; the others print nothing, return {}, and on an error or an
+    interruption leave with the same exit code as rank 0, which reports it in one line."""
+    from neurostack.train import distributed
+
+    main = distributed.is_main()
+    try:
+        return _run_training(out=out, resume=resume, limit=limit, console=console, options=options)
+    except NeurostackError as exc:
+        if main:
+            raise
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:  # Ctrl-C before training started (after, `_run_training` handles it)
+        if main:
+            raise
+        sys.exit(130)
+    except RuntimeError as exc:
+        if not distributed.lost_contact(exc):
+            raise
+        if main:
+            raise NeurostackError("lost contact with another training process (it failed or was stopped: see its "
+                                  "messages and torchrun's summary); continue with --resume") from None
+        sys.exit(1)
+    finally:
+        distributed.shutdown()
+
+
+def _remove_stale_temporaries(run: RunPaths) -> None:
+    """Delete the temporary files of atomic writes that a killed run left (`.NAME.tmp-*`, never trusted)."""
+    for folder in (run.root, run.last_checkpoint.parent):
+        for tmp in folder.glob(".*.tmp-*"):
+            tmp.unlink(missing_ok=True)
+
+
+def _run_training(*, out: Path, resume: bool, limit: int | None, console: Console | None, options: dict) -> dict:
+    from neurostack.train import distributed
+
+    main = distributed.is_main()
+    console = console if console is not None and main else Console(stderr=True, quiet=not main)
     run = RunPaths(Path(out))
     if resume:
         if not run.config.is_file():
@@ -137,13 +176,30 @@ def run_training(*, out: Path, resume: bool, limit: int | None = None, console: 
     from neurostack.train.loop import resolve_device
 
     device = resolve_device(cfg.device)  # fail on --device cuda before any slow work
-    data = load_data(cfg, limit=limit)
+    device = distributed.init_from_env(device)  # under torchrun: join the others (every check above passed)
+    failure = None
+    try:
+        data = load_data(cfg, limit=limit, progress=main)
+    except NeurostackError as exc:
+        failure = exc
+    # A collective: every process waits here until all have loaded the data (so no one writes before all have
+    # checked), and all fail together, rank 0 reporting, if any one failed.
+    error = distributed.first_error(None if failure is None else str(failure))
+    if failure is not None and error == str(failure):
+        raise failure
+    if error:
+        raise NeurostackError(error)
     if not resume:
         _fit_model_to_data(cfg, data)
-        write_json(run.config, cfg.to_dict())
+        if main:
+            write_json(run.config, cfg.to_dict())
+    elif main:
+        _remove_stale_temporaries(run)
+    processes = (f", {distributed.world_size()} processes ({'nccl' if device.type == 'cuda' else 'gloo'}, "
+                 f"batch {cfg.batch_size} each)" if distributed.is_distributed() else "")
     console.print(f"[bold]neurostack train[/]: {cfg.model.name} on {cfg.data} ({len(data.classes)} classes; "
                   f"train {len(data.y['train'])}, val {len(data.y['val'])}, test {len(data.y['test'])}) "
-                  f"on {device}, {cfg.epochs} epochs -> {run.root}")
+                  f"on {device}{processes}, {cfg.epochs} epochs -> {run.root}")
     console.print(f"augmentation: {', '.join(cfg.augment.active()) or 'none'}; dropout {cfg.model.dropout:g}, "
                   f"weight decay {cfg.weight_decay:g}, label smoothing {cfg.label_smoothing:g}"
                   + (f", early stopping after {cfg.patience} epochs" if cfg.patience else ""))
@@ -152,7 +208,7 @@ def run_training(*, out: Path, resume: bool, limit: int | None = None, console: 
     progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("loss {task.fields[loss]:.3f}  acc {task.fields[acc]:.1%}"),
                         TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True,
-                        disable=not console.is_terminal)
+                        disable=not (main and console.is_terminal))
     task = {}
 
     def on_epoch_start(epoch, epochs, n_batches):
@@ -181,6 +237,8 @@ def run_training(*, out: Path, resume: bool, limit: int | None = None, console: 
         sys.exit(130)
     finally:
         signal.signal(signal.SIGTERM, previous)
+    if not main:
+        return metrics
     console.print(f"test accuracy {metrics['test_accuracy']:.2%} (best epoch {metrics['best_epoch']}, "
                   f"val {metrics['val_accuracy']:.2%}, {metrics['params']} parameters) -> {run.metrics}")
     return metrics
