@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
-from neurostack.atomic import write_with
+from neurostack.atomic import write_bytes, write_with
 from neurostack.errors import NeurostackError
 from neurostack.memory import check_memory
 
@@ -92,7 +92,7 @@ def check_state_fits(path: str | Path, tensors: dict[str, torch.Tensor], model: 
 def save_weights(path: str | Path, model: torch.nn.Module) -> None:
     """Save a model's parameters and buffers as safetensors, atomically."""
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    write_with(path, lambda tmp: save_file(tensors, str(tmp)))
+    write_bytes(path, save(tensors))  # (save_file would recreate the file with mode 0600)
 
 
 def load_weights(path: str | Path, model: torch.nn.Module) -> torch.nn.Module:

@@ -134,3 +134,16 @@ def test_a_run_stopped_mid_epoch_resumes_to_the_weights_of_an_uninterrupted_run(
     assert resumed["test_accuracy"] == uninterrupted["test_accuracy"]
     for key in ("last", "optimiser", "best"):
         _assert_same_tensors(resumed[key], uninterrupted[key], key)
+
+
+def test_weights_are_written_whole_with_the_usual_permissions(tmp_path):
+    from neurostack.train.checkpoint import load_weights, save_weights
+
+    path, model, copy = tmp_path / "best.safetensors", torch.nn.Linear(3, 2), torch.nn.Linear(3, 2)
+    save_weights(path, model)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # as every other file of a run, not 0600
+    assert [p.name for p in tmp_path.iterdir()] == ["best.safetensors"]
+    load_weights(path, copy)
+    assert torch.equal(copy.weight, model.weight) and torch.equal(copy.bias, model.bias)
