@@ -67,6 +67,7 @@ import numba
 import numpy as np
 from numba import njit
 
+from neurostack.atomic import write_text
 from neurostack.sim import lower, run
 from neurostack.sim import plan as P
 
@@ -118,7 +119,7 @@ def write_section(path: Path, key: str, title: str, body: str) -> None:
         text = head + block + ("\n" + tail if tail else "")
     else:
         text = text.rstrip() + "\n\n" + block
-    path.write_text(text)
+    write_text(path, text)  # atomically: an interrupted benchmark never leaves half a results file
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
