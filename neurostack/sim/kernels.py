@@ -467,6 +467,7 @@ def simulate_sample(x, kinds, out_off, out_len, in_len, src_ptr, src_node, src_p
             neuron_init(out_len[k], iparams, ip_off[k], fparams, fp_off[k], state, st_off[k], zero)
 
     per_step = sops.shape[0] > 1
+    input_same = False
     for t in range(x.shape[0]):
         tc = t if per_step else 0
         for k in range(n_nodes):
@@ -475,9 +476,12 @@ def simulate_sample(x, kinds, out_off, out_len, in_len, src_ptr, src_node, src_p
             n = out_len[k]
             out = buf[o0:o0 + n]
             if kind == K_INPUT:
-                xt = x[t]
-                for i in range(n):
-                    out[i] = xt[i]
+                # a static input (an image view presented for many steps) is neither copied nor compared again
+                input_same = t > 0 and unchanged(x[t], n, x[t - 1], 0)
+                if not input_same:
+                    xt = x[t]
+                    for i in range(n):
+                        out[i] = xt[i]
                 continue
             # the node's input: one source read in place, else the sum of all its sources in file order
             e0 = src_ptr[k]
@@ -513,7 +517,10 @@ def simulate_sample(x, kinds, out_off, out_len, in_len, src_ptr, src_node, src_p
                         last_nonzero[k], last_ops[k], last_binary[k] = scan_events(
                             xin, ev_in, src_ev, fanout, c0, last_in, last_ev, last_nonzero[k], zero, one)
                 else:
-                    same = t > 0 and unchanged(xin, m, last_in, c0)
+                    if e1 - e0 == 1 and kinds[src_node[e0]] == K_INPUT and src_prev[e0] == 0:
+                        same = input_same  # the input node has just compared it
+                    else:
+                        same = t > 0 and unchanged(xin, m, last_in, c0)
                     if not same:
                         last_nonzero[k], last_ops[k], last_binary[k] = scan_input(xin, m, fanout, c0, last_in,
                                                                                   zero, one)
