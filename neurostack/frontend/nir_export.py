@@ -189,7 +189,7 @@ def to_graph_layout(model: SpikingClassifier, name: str, values: np.ndarray) -> 
     if model.config.name == "spikformer":
         from neurostack.frontend.nir_spikformer import token_layout
 
-        return token_layout(values, model)
+        return token_layout(values)
     return values
 
 
@@ -223,7 +223,10 @@ def write_graph(graph: nir.NIRGraph, path: str | Path) -> None:
 
 
 def export_run(run_dir: str | Path, output: str | Path) -> str:
-    """Export a run directory's best model to `output`; returns a one-line summary."""
+    """Export a run directory's best model to `output`; returns a summary: what was written, then (second line)
+    which tools can read it."""
+    from neurostack.sim.extensions import extension_nodes, nir_type, readers
+    from neurostack.sim.load import load_graph
     from neurostack.train.rundir import RunPaths, load_trained_model
 
     cfg, model = load_trained_model(run_dir)
@@ -237,7 +240,16 @@ def export_run(run_dir: str | Path, output: str | Path) -> str:
         pass
     graph = model_to_nir(model, run_metadata(cfg, classes, model))
     write_graph(graph, output)
-    nir.read(str(output), type_check=True)  # what we write must pass the spec's own checks
+    if extension_nodes(graph):  # nir.read cannot read those: our reader, with nir's type checks on the rest
+        loaded = load_graph(output)
+        if loaded.warnings:
+            raise NeurostackError(f"{output}: the exported graph reads back only with repairs: {loaded.warnings[0]}")
+    else:
+        nir.read(str(output), type_check=True)  # what we write must pass the spec's own checks
     n_neurons = sum(int(np.prod(n.v_threshold.shape)) for n in graph.nodes.values() if isinstance(n, nir.LIF))
-    return f"{len(graph.nodes)} nodes ({', '.join(type(n).__name__ for n in graph.nodes.values())}), " \
-           f"{n_neurons} spiking neurons, dt {cfg.model.dt:g} s"
+    types: dict[str, int] = {}
+    for node in graph.nodes.values():
+        types[nir_type(node)] = types.get(nir_type(node), 0) + 1
+    listed = ", ".join(t if k == 1 else f"{t} x{k}" for t, k in types.items())
+    return f"{len(graph.nodes)} nodes ({listed}), {n_neurons} spiking neurons, dt {cfg.model.dt:g} s\n" \
+           f"readers: {readers(graph)}"

@@ -9,6 +9,8 @@ non-zero weights that value reaches (conv taps in the padding excluded). The ste
 every input value is in {-1, 0, 1}, else MACs (NeuroBench decides per layer call the same way). A neuron node
 counts the neurons whose input was non-zero at that step (driven updates). Everything structural (dense
 connections, bias adds, fan-in) is computed here from the plan's arrays, never inside the time loop.
+The spiking self-attention extension node counts its own spike-matrix products (attention.py); its dense count
+(every product of Q K^T and (Q K^T) V) is filled in here.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neurostack.energy.workload import NodeWork, Workload
+from neurostack.sim import attention
 from neurostack.sim import plan as P
 from neurostack.sim.plan import Plan
 
@@ -167,6 +170,10 @@ def workload(plan: Plan, counts: RunCounts, *, ann_steps: int = 1) -> Workload:
             node.fan_in, node.fan_out = table.fan_in, int(table.fanout.max()) if table.fanout.size else 0
             node.counted_by_neurobench = table.counted_by_neurobench
             node.weight_shape = table.weight_shape
+        if int(plan.kinds[k]) == P.K_ATTENTION:
+            io = int(plan.ip_off[k])
+            node.dense_per_step = float(attention.dense_per_step(int(plan.iparams[io]), int(plan.iparams[io + 1])))
+            node.dense = node.dense_per_step * steps
         if name in neuron_names:
             node.n_neurons = int(plan.out_len[k])
             node.neuron_updates = float(node.n_neurons * steps)

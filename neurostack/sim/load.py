@@ -26,6 +26,7 @@ from nir.serialization import hdf2dict
 from neurostack.errors import NeurostackError
 from neurostack.isolate import isolated
 from neurostack.memory import check_memory, nbytes
+from neurostack.sim.extensions import EXTENSIONS
 from neurostack.sim.memory import check_file
 
 NIR_TYPES = {"Affine", "AvgPool2d", "Conv1d", "Conv2d", "CubaLI", "CubaLIF", "Delay", "Flatten", "I", "IF", "Input",
@@ -171,7 +172,7 @@ def _short(exc: BaseException) -> str:
 def _repair_dict(d: dict, prefix: str, warnings: list[str], path: str) -> None:
     """Dict-level repairs that nir's constructors would otherwise refuse; recurses into subgraphs."""
     kind = d.get("type")
-    if not isinstance(kind, str) or kind not in NIR_TYPES:
+    if not isinstance(kind, str) or (kind not in NIR_TYPES and kind not in EXTENSIONS):
         where = f"node '{prefix.rstrip('.')}'" if prefix else "the top-level node"
         shown = repr(kind.tolist() if isinstance(kind, np.ndarray) else kind)
         raise NeurostackError(f"{path}: {where} has unknown NIR type {shown[:60]}")
@@ -220,7 +221,7 @@ def _failing_node(raw: dict, prefix: str = "") -> str | None:
         try:
             with pywarnings.catch_warnings(), np.errstate(all="ignore"):
                 pywarnings.simplefilter("ignore")
-                nir.dict2NIRNode(copy.deepcopy(sub))
+                _node_from_dict(copy.deepcopy(sub), type_check=False)
         except Exception as exc:
             return f"node '{prefix}{name}': {_short(exc)}"
     return None
@@ -242,4 +243,26 @@ def _build(raw: dict, type_check: bool) -> nir.NIRNode:
         mark(d)
     with pywarnings.catch_warnings(), np.errstate(all="ignore"):  # nir's shape arithmetic on damaged parameters
         pywarnings.simplefilter("ignore")
+        return _node_from_dict(d, type_check)
+
+
+def _has_extensions(d: dict) -> bool:
+    if d.get("type") in EXTENSIONS:
+        return True
+    return d.get("type") == "NIRGraph" and any(_has_extensions(sub) for sub in d.get("nodes", {}).values())
+
+
+def _node_from_dict(d: dict, type_check: bool) -> nir.NIRNode:
+    """nir.dict2NIRNode, except that neurostack's extension nodes (which nir does not know) are built by their
+    own classes, and the graphs around them by nir.NIRGraph directly (as NIRGraph.from_dict would)."""
+    if not _has_extensions(d):
         return nir.dict2NIRNode(d)
+    if d["type"] in EXTENSIONS:
+        return EXTENSIONS[d["type"]].from_dict(d)
+    nodes = {k: _node_from_dict(sub, sub.get("type_check", type_check)) for k, sub in d["nodes"].items()}
+    edges = [(_str(a), _str(b)) for a, b in d["edges"]]
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=d.get("metadata", {}), type_check=type_check)
+
+
+def _str(value) -> str:
+    return value.decode("utf8") if isinstance(value, bytes) else str(value)

@@ -12,6 +12,8 @@ Steps (each a function below):
                       conv/pool output sizes computed with PyTorch's formulas); any mismatch is an error.
   4. `lower`          parameters discretised with dt and the convention (conventions.py) and packed into flat
                       float32/float64 arrays; the layouts are in plan.py and kernels.py.
+neurostack's extension nodes (extensions.py, e.g. neurostack.SpikingSelfAttention) are checked and packed by their
+own module (attention.py).
 Errors that are the user's (unknown primitive, bad shapes, stateless cycle, non-finite parameters, missing dt)
 raise NeurostackError naming the node(s).
 """
@@ -25,7 +27,9 @@ import nir
 import numpy as np
 
 from neurostack.errors import NeurostackError
+from neurostack.sim import attention
 from neurostack.sim import plan as P
+from neurostack.sim.extensions import ATTENTION_TYPE, EXTENSIONS, nir_type
 from neurostack.sim.load import NEURON_PARAMS
 from neurostack.sim.memory import check_lowering
 from neurostack.sim.plan import Plan
@@ -35,7 +39,7 @@ from neurostack.sim.conventions import (
 
 ELEMENTWISE_PARAMS = {**NEURON_PARAMS, "Scale": ("scale",), "Threshold": ("threshold",), "Delay": ("delay",)}
 SUPPORTED = {"Input", "Output", "Identity", "Affine", "Linear", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d",
-             "Flatten", *ELEMENTWISE_PARAMS}
+             "Flatten", *ELEMENTWISE_PARAMS, *EXTENSIONS}
 STATEFUL = {*NEURON_PARAMS, "Delay"}
 TIMED = {"LIF", "LI", "CubaLIF", "CubaLI", "IF", "I", "Delay"}  # nodes whose discretisation needs dt
 TIME_CONSTANTS = ("tau", "tau_mem", "tau_syn")
@@ -85,7 +89,7 @@ def _flatten(graph: nir.NIRGraph, prefix: str, nodes: dict, edges: list) -> None
             _flatten(node, full + ".", nodes, edges)
         else:
             nested_io = bool(prefix) and isinstance(node, (nir.Input, nir.Output))
-            nodes[full] = FlatNode(full, node, type(node).__name__, nested_io=nested_io)
+            nodes[full] = FlatNode(full, node, nir_type(node), nested_io=nested_io)
     for a, b in graph.edges:
         edges.append((_endpoint(graph, prefix, str(a), "src", (a, b)), _endpoint(graph, prefix, str(b), "dst", (a, b))))
 
@@ -222,7 +226,7 @@ def _expected_input(fn: FlatNode) -> tuple[int, ...] | int | None:
         shapes = [np.shape(getattr(node, p)) for p in ELEMENTWISE_PARAMS[t] if getattr(node, p, None) is not None]
         big = [s for s in shapes if int(np.prod(s)) > 1]
         return tuple(big[0]) if big else None
-    if t == "Flatten":
+    if t == "Flatten" or t in EXTENSIONS:
         return _declared(node, "input_type")
     return None
 
@@ -391,6 +395,9 @@ def infer_shapes(graph: nir.NIRGraph) -> Resolved:
         sources[b].append(a)
         consumers[a].append(b)
 
+    for name, fn in nodes.items():
+        if fn.type == ATTENTION_TYPE:
+            attention.check_node(name, fn.node, sources[name], [a for a in sources[name] if (a, name) in back_set])
     declared_in = _declared(nodes[input_name].node, "input_type")
     for name in order:
         fn = nodes[name]
@@ -488,6 +495,9 @@ def _output_shape(fn: FlatNode, in_shape: tuple[int, ...], warnings: list[str]) 
         shape = _elementwise(fn, in_shape, warnings)
         fn.in_shape = shape
         return shape
+    if t == ATTENTION_TYPE:  # its sources were checked in infer_shapes; the edge check compares their shapes
+        fn.in_shape = tuple(int(s) for s in fn.node.shape)
+        return fn.in_shape
     raise NeurostackError(f"node '{name}': unsupported NIR primitive {t}")
 
 
@@ -502,6 +512,8 @@ def _check_params(nodes: dict[str, FlatNode]) -> None:
     for fn in nodes.values():
         for key, value in vars(fn.node).items():
             if key in ("input_type", "output_type", "metadata") or value is None:
+                continue
+            if key in getattr(fn.node, "NAME_FIELDS", ()):  # extension nodes name their sources
                 continue
             a = value if isinstance(value, (str, bytes)) else np.asarray(value)
             if isinstance(a, (str, bytes)) or a.dtype.kind not in "biuf":
@@ -642,7 +654,13 @@ def _pack(res: Resolved, conv: Convention, dt: float | None, dtype: np.dtype, v_
     for k, name in enumerate(names):
         fn = res.nodes[name]
         t = fn.type
-        kind, fo, io, state_n = _lower_node(fn, res, conv, dt, dtype, v_init, pk, warnings)
+        if t == ATTENTION_TYPE:  # reads its Q, K, V sources from the step buffer: no summed input
+            full = attention.check_node(name, fn.node, [a for a, b in res.edges if b == name], [])
+            offsets = {f: int(out_off[index[src]]) for f, src in full.items()}
+            kind, (fo, io, state_n) = P.K_ATTENTION, attention.lower_node(fn.node, offsets, pk)
+            in_len[k] = 0
+        else:
+            kind, fo, io, state_n = _lower_node(fn, res, conv, dt, dtype, v_init, pk, warnings)
         kinds[k], fp_off[k], ip_off[k] = kind, fo, io
         st_len[k] = state_n
         st_off[k] = pk.state(state_n)

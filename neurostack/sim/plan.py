@@ -10,7 +10,8 @@ Layout (per sample; every node writes its output for the current step into one f
   st_off[k], st_len[k]     node k's state in the per-sample `state` array (plan precision)
   prev_nodes               nodes whose previous-step output some back edge reads
   v_off[k]                 offset of node k's membrane voltage in `state` (-1: no voltage)
-Node inputs from several edges are summed in file order before the node runs.
+Node inputs from several edges are summed in file order before the node runs, except for extension nodes that
+read named sources (attention: in_len 0, its Q, K, V offsets in its iparams).
 """
 
 from __future__ import annotations
@@ -31,10 +32,11 @@ K_FLATTEN = 7
 K_NEURON = 8  # LIF, CubaLIF, LI, CubaLI, IF, I
 K_THRESHOLD = 9
 K_DELAY = 10
+K_ATTENTION = 11  # neurostack.SpikingSelfAttention (extensions.py): reads its Q, K, V sources from buf (attention.py)
 
 KIND_NAMES = {K_INPUT: "input", K_OUTPUT: "output", K_IDENTITY: "identity", K_AFFINE: "affine", K_SCALE: "scale",
               K_CONV: "conv", K_SUMPOOL: "sumpool", K_FLATTEN: "flatten", K_NEURON: "neuron",
-              K_THRESHOLD: "threshold", K_DELAY: "delay"}
+              K_THRESHOLD: "threshold", K_DELAY: "delay", K_ATTENTION: "attention"}
 
 # Neuron flags: iparams[ip_off[k] + F_*] for K_NEURON nodes.
 F_UPDATE = 0  # membrane update form: U_* below

@@ -132,3 +132,76 @@ def test_zoo_graphs_pass_nirs_own_type_check(tmp_path):
         write_graph(model_to_nir(model, {"dt": DT}), path)
         graph = nir.read(str(path), type_check=True)
         assert isinstance(graph.nodes["input"], nir.Input) and "output" in graph.nodes
+
+
+# ---------------------------------------------------------------------------------------------- spikformer
+def _spikformer(seed: int = 0, **kw):
+    """A tiny spikformer whose every layer spikes: small BatchNorm variances (an untrained model with its initial
+    statistics is silent after the first layer), and Q, K, V pushed up so that the attention sums reach the
+    attention LIF's threshold."""
+    model, x = _model("spikformer", (20, 8), 8, seed=seed, **{"hidden": (8,), "dim": 16, "depth": 2, "heads": 2,
+                                                              "patch": 3, "patch_stride": 2, **kw})
+    with torch.no_grad():
+        for name, m in model.named_modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.zero_()
+                m.running_var.fill_(0.01)
+                if any(f"{part}_bn" in name for part in ("q", "k", "v")):
+                    m.bias.fill_(3.0)
+    return model, x * 4
+
+
+def test_spikformer_exports_standard_nodes_and_one_attention_node_per_block(tmp_path):
+    from neurostack.sim.extensions import ATTENTION_TYPE, SpikingSelfAttention, readers
+
+    model, _ = _spikformer()
+    graph = _round_trip(model, tmp_path)
+    n_tokens = model.stages[0].n_tokens(20)  # (20 + 2 - 3) // 2 + 1 = 10
+    assert n_tokens == 10
+    assert tuple(graph.nodes["input"].input_type["input"]) == (1, 20, 8)  # the (frames, bins) image, one channel
+    for k in (1, 2):
+        attn = graph.nodes[f"b{k}_attn"]
+        assert isinstance(attn, SpikingSelfAttention) and attn.NIR_TYPE == ATTENTION_TYPE
+        assert (attn.q, attn.k, attn.v) == (f"b{k}_q_lif", f"b{k}_k_lif", f"b{k}_v_lif")
+        assert attn.heads == 2 and attn.scale == 0.125 and tuple(attn.shape) == (16, n_tokens, 1)
+        assert [a for a, b in graph.edges if b == f"b{k}_attn"] == [f"b{k}_q_lif", f"b{k}_k_lif", f"b{k}_v_lif"]
+        q_fc = graph.nodes[f"b{k}_q_fc"]
+        assert isinstance(q_fc, nir.Conv2d) and q_fc.weight.shape == (16, 16, 1, 1)  # per-token Linear: 1x1 conv
+        np.testing.assert_array_equal(graph.nodes[f"b{k}_attn_lif"].v_threshold, 0.5)
+    # residuals: block input + projection, then + MLP
+    assert [a for a, b in graph.edges if b == "b1_res1"] == ["lif_embed", "b1_proj_lif"]
+    assert [a for a, b in graph.edges if b == "block1"] == ["b1_res1", "b1_mlp2_lif"]
+    assert [a for a, b in graph.edges if b == "b2_q_fc"] == ["block1"]
+    assert isinstance(graph.nodes["pool"], nir.AvgPool2d) and isinstance(graph.nodes["fc_out"], nir.Affine)
+    assert ATTENTION_TYPE in readers(graph) and "nir.read" in readers(graph)
+
+
+def test_spikformer_batchnorm_is_folded_into_the_synapses(tmp_path):
+    model, _ = _spikformer()
+    graph = model_to_nir(model, {})
+    blk = model.stages[model.stage_names.index("block1")]
+    bn = blk.q_bn.bn
+    f64 = lambda t: t.detach().double().numpy()  # noqa: E731 (the export folds in float64)
+    s = f64(bn.weight) / np.sqrt(f64(bn.running_var) + bn.eps)
+    w = blk.q_fc.weight.detach().double().numpy() * s[:, None]
+    np.testing.assert_allclose(graph.nodes["b1_q_fc"].weight[:, :, 0, 0], w, rtol=1e-15)
+    np.testing.assert_allclose(graph.nodes["b1_q_fc"].bias, bn.bias.detach().double().numpy(), rtol=1e-15)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_spikformer_graph_reproduces_every_spike_at_float64(tmp_path, seed):
+    model, x = _spikformer(seed)
+    graph = _round_trip(model, tmp_path)
+    assert _check_parity(model, x, graph) > 0
+    # every block's attention drove spikes (the path through the extension node is exercised)
+    with torch.no_grad():
+        _, outs, _ = model.run(x.double(), record=True)  # _check_parity left the model in float64
+    assert all(float(outs[f"b{k}_attn_lif"].sum()) > 0 for k in (1, 2))
+
+
+def test_spikformer_with_a_position_embedding_is_refused():
+    from neurostack.errors import NeurostackError
+
+    model, _ = _model("spikformer", (10, 8), 2, hidden=(8,), dim=8, depth=1, heads=2, pos_embedding=True)
+    with pytest.raises(NeurostackError, match="pos_embedding"):
+        model_to_nir(model, {})
