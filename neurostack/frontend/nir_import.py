@@ -12,7 +12,9 @@ same step; membranes and synaptic currents start at 0. LIF and LI are exactly No
   CubaLIF / CubaLI  u = i + (dt w_in / tau_syn) x;  v <- v + a((v_leak - v) + r u);  i <- u - a_syn u
   IF / I            v <- v + (dt r) x
 Affine, Linear, Conv1d, Conv2d (PyTorch semantics), SumPool2d / AvgPool2d (zero padding), Flatten, Scale,
-Threshold (x > threshold) and Delay (y[t] = x[t - round(delay/dt)], zeros before the start) run as written.
+Threshold (x > threshold) and Delay (y[t] = x[t - round(delay/dt)], zeros before the start) run as written,
+and so does neurostack's extension node neurostack.SpikingSelfAttention (per head (Q K^T) V * scale of the nodes it
+names, `neurostack.sim.extensions`).
 
 Reading reuses the simulator's: `neurostack.sim.load.load_graph` for files (tolerant, repairs listed) and
 `neurostack.sim.lowering.infer_shapes` for flattening subgraphs, the execution order, cycles and shapes. A
@@ -40,7 +42,9 @@ from torch import nn
 from neurostack.errors import NeurostackError
 from neurostack.frontend.functional import LIFParameters, LIParameters, li_step, lif_step
 from neurostack.frontend.surrogate import spike_function
+from neurostack.sim import attention
 from neurostack.sim.conventions import get_convention, snap_unit, syn_input_gain
+from neurostack.sim.extensions import ATTENTION_TYPE
 from neurostack.sim.load import load_graph, neurostack_metadata, repair_graph
 from neurostack.sim.lowering import TIMED, FlatNode, flatten_graph, infer_shapes
 
@@ -49,7 +53,7 @@ NEURONS = ("LIF", "LI", "CubaLIF", "CubaLI", "IF", "I")
 SPIKING = ("LIF", "CubaLIF", "IF")
 PASS_THROUGH = ("Input", "Output", "Identity")
 SUPPORTED = (*PASS_THROUGH, "Affine", "Linear", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten", "Scale",
-             "Threshold", "Delay", *NEURONS)
+             "Threshold", "Delay", *NEURONS, ATTENTION_TYPE)
 
 
 def import_nir(source: str | os.PathLike | nir.NIRGraph, *, dt: float | None = None,
@@ -124,6 +128,11 @@ class NIRNetwork(nn.Module):
         # per node, its sources in file order: (source index, read the previous step's output)
         self.sources = [[(index[a], (a, b) in back) for a, b in resolved.edges if b == name]
                         for name in self.node_names]
+        # attention nodes read their Q, K, V sources by name instead of summing them
+        self.qkv = {k: [index[src] for src in attention.check_node(name, resolved.nodes[name].node,
+                                                                   [a for a, b in resolved.edges if b == name],
+                                                                   []).values()]
+                    for k, name in enumerate(self.node_names) if self.node_types[name] == ATTENTION_TYPE}
         self.cyclic = bool(back)
         self.nodes = nn.ModuleList([_build_node(resolved.nodes[n], dt, dtype, self.warnings) for n in self.node_names])
 
@@ -166,6 +175,10 @@ class NIRNetwork(nn.Module):
             if k == self._k_in:
                 outs[k] = x
                 continue
+            if k in self.qkv:
+                q, kk, v = (outs[j].reshape(t * b, *outs[j].shape[2:]) for j in self.qkv[k])
+                outs[k] = node(q, kk, v).reshape(t, b, *self.shapes[self.node_names[k]])
+                continue
             h = self._input_of(k, outs, None, x, 2)
             if node.stateful:
                 state = node.initial_state(h[0])
@@ -194,6 +207,8 @@ class NIRNetwork(nn.Module):
             for k, node in enumerate(self.nodes):
                 if k == self._k_in:
                     current[k] = x[step]
+                elif k in self.qkv:
+                    current[k] = node(*(current[j] for j in self.qkv[k]))
                 elif node.stateful:
                     h = self._input_of(k, current, previous, x, 1)
                     if states[k] is None:
@@ -290,6 +305,21 @@ class _Threshold(_Node):
 
     def forward(self, x):
         return self.spike_fn(x - self.threshold)
+
+
+class _Attention(_Node):
+    """neurostack.SpikingSelfAttention: Q, K, V (B, D, N[, 1]) -> per head (Q K^T) V * scale, same shape (as the
+    Spikformer block computes it, on the channels-first layout)."""
+
+    def __init__(self, shape: tuple[int, ...], heads: int, scale: float):
+        super().__init__()
+        self.shape, self.heads, self.scale = tuple(shape), int(heads), float(scale)
+
+    def forward(self, q, k, v):
+        b, d, n = q.shape[0], self.shape[0], int(np.prod(self.shape[1:]))
+        split = lambda x: x.reshape(b, self.heads, d // self.heads, n).transpose(-1, -2)  # noqa: E731 (B, H, N, dh)
+        a = ((split(q) @ split(k).transpose(-1, -2)) @ split(v)) * self.scale
+        return a.transpose(-1, -2).reshape(b, *self.shape)
 
 
 class _Delay(_Node):
@@ -410,6 +440,8 @@ def _build_node(fn: FlatNode, dt: float | None, dtype: torch.dtype, notes: list[
         return _Pool(kernel, stride, padding, average=t == "AvgPool2d")
     if t == "Flatten":
         return _Flatten(fn.shape)
+    if t == ATTENTION_TYPE:
+        return _Attention(fn.shape, node.heads, node.scale)
     p = {k: np.asarray(v, np.float64) for k, v in fn.params.items()}  # broadcast to the node's shape
     if t == "Scale":
         return _Scale(tensor(p["scale"]))

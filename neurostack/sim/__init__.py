@@ -5,7 +5,8 @@
     result = run(plan, inputs)                            # inputs (N, T, *input_shape) -> SimResult
 
 Modules: load (reading), conventions (how each producer discretises), lowering (graph -> Plan), plan (the
-array layout), kernels (Numba), run (the loop and SimResult).
+array layout), kernels (Numba), run (the loop and SimResult), extensions (neurostack's own node types) and
+attention (the spiking self-attention node's kernel and counts).
 """
 
 from neurostack.sim.conventions import CONVENTIONS

@@ -12,7 +12,8 @@ its fields) under a type string that names its owner: "neurostack.SpikingSelfAtt
       i.e. out[c, n] = scale * sum_m (sum_{c' in head(c)} Q[c', n] K[c', m]) V[c, m].
       Unlike a standard node, it does not sum its inputs: the edges only say where Q, K and V come from.
 
-Who reads a file with such a node: neurostack (load, inspect, simulate, with SOP counts). No one else: every
+Who reads a file with such a node: neurostack (load, inspect, simulate with SOP counts, and the PyTorch importer
+`frontend.nir_import`). No one else: every
 other tool (Norse, snnTorch, Sinabs, Rockpool, Lava, Spyx) loads NIR files with nir.read, and nir.read in nir
 1.0.8 stops at the unknown type with a bare AssertionError (`assert type in __all_ir`); `READERS` says so in words.
 """
@@ -95,9 +96,9 @@ OTHER_TOOLS = ("Norse", "snnTorch", "Sinabs", "Rockpool", "Lava", "Spyx")
 READERS = {
     "standard": "standard NIR primitives only: any NIR reader loads it (nir.read passes); each tool runs it with its "
                 "own discretisation (neurostack simulate --convention describes them)",
-    "extended": "readable by neurostack (simulate, inspect) only. Not by {tools}, nor nir.read itself: nir 1.0.8 "
-                "stops on node type {types} with an AssertionError (no message), and all those tools read files "
-                "through nir.read",
+    "extended": "readable by neurostack (simulate, inspect, frontend.nir_import) only. Not by {tools}, nor nir.read "
+                "itself: nir 1.0.8 stops on node type {types} with an AssertionError (no message), and all those "
+                "tools read files through nir.read",
 }
 
 

@@ -205,3 +205,20 @@ def test_spikformer_with_a_position_embedding_is_refused():
     model, _ = _model("spikformer", (10, 8), 2, hidden=(8,), dim=8, depth=1, heads=2, pos_embedding=True)
     with pytest.raises(NeurostackError, match="pos_embedding"):
         model_to_nir(model, {})
+
+
+def test_spikformer_graph_imports_back_into_pytorch(tmp_path):
+    from neurostack.frontend.nir_import import import_nir
+
+    model, x = _spikformer()
+    path = tmp_path / "sf.nir"
+    write_graph(model_to_nir(model, {"dt": DT}), path)
+    net = import_nir(path, dtype=torch.float64)
+    model = model.double()
+    with torch.no_grad():
+        out, outs, _ = net.run(x.double()[:, :, None], record=True)  # the graph's input is (1, frames, bins)
+        readout, ref, _ = model.run(x.double(), record=True)
+    for name in ("b1_attn_lif", "b2_attn_lif", "b2_mlp2_lif"):
+        expected = to_graph_layout(model, name, np.swapaxes(ref[name].numpy(), 0, 1))
+        np.testing.assert_array_equal(np.swapaxes(outs[name].numpy(), 0, 1), expected, err_msg=name)
+    torch.testing.assert_close(out, readout, rtol=0, atol=1e-12)
