@@ -176,7 +176,8 @@ def n_spikes(v, th, inclusive, multi, zero, one):
 @njit(cache=True)
 def lif_euler(x, n, fp, po, state, so, subtract, inclusive, zero, one, out):
     """The common case of `neuron`, on its own loop: LIF with the increment form, no synaptic current, reset in
-    the same step, at most one spike. The same operations in the same order as the general path."""
+    the same step, at most one spike. The same operations in the same order as the general path.
+    Returns (spikes, neurons with a non-zero input)."""
     a = fp[po + P_DECAY * n:po + (P_DECAY + 1) * n]
     g = fp[po + P_GAIN * n:po + (P_GAIN + 1) * n]
     c = fp[po + P_LEAK * n:po + (P_LEAK + 1) * n]
@@ -184,27 +185,33 @@ def lif_euler(x, n, fp, po, state, so, subtract, inclusive, zero, one, out):
     v_reset = fp[po + P_RESET * n:po + (P_RESET + 1) * n]
     v = state[so:so + n]
     spikes = 0
+    driven = 0
     for k in range(n):  # written with selects, not branches, so that the loop vectorises
         vk = v[k]
-        v_new = vk + a[k] * ((g[k] * x[k] + c[k]) - vk)
+        xk = x[k]
+        driven += xk != zero
+        v_new = vk + a[k] * ((g[k] * xk + c[k]) - vk)
         over = v_new >= th[k] if inclusive else v_new > th[k]
         v_after = v_new - th[k] if subtract else v_reset[k]
         out[k] = one if over else zero
         v[k] = v_after if over else v_new
         spikes += over
-    return spikes
+    return spikes, driven
 
 
 @njit(cache=True)
-def list_events(out, n, zero, ev):
-    """Write the indices of the non-zero entries of out[:n] to ev, in increasing order; returns how many.
-    (A pass of its own: a store at a moving index inside the neuron loop would stop that loop vectorising.)"""
+def list_events(out, n, zero, ev, total):
+    """Write the indices of the `total` non-zero entries of out[:n] to ev, in increasing order, stopping at the
+    last one; returns total. (A pass of its own: a store at a moving index inside the neuron loop would stop
+    that loop vectorising.)"""
     count = 0
-    for k in range(n):
+    k = 0
+    while count < total:
         if out[k] != zero:
             ev[count] = k
             count += 1
-    return count
+        k += 1
+    return total
 
 
 @njit(cache=True)
@@ -213,19 +220,20 @@ def neuron(x, n, ip, io, fp, po, state, so, zero, one, out, ev):
 
     Per neuron: (1) synaptic current u seen by the membrane (CubaLIF/CubaLI; else u = x);
     (2) with next-step reset timing, the spike decided on the previous membrane (snnTorch's reset signal,
-    Spyx's emitted spike); (3) membrane update; (4) threshold and reset. Returns the spikes emitted.
+    Spyx's emitted spike); (3) membrane update; (4) threshold and reset.
     Writes spikes (spiking neurons) or the new voltage (LI, CubaLI, I) to `out`. Returns (spikes emitted,
-    neurons that emitted), with the indices of those neurons in ev[:emitters] (increasing); emitters is -1 for
-    LI, CubaLI and I, whose output is a voltage, not events.
+    neurons that emitted, neurons with a non-zero input), with the indices of the neurons that emitted in
+    ev[:emitters] (increasing); emitters is -1 for LI, CubaLI and I, whose output is a voltage, not events.
     """
     update, syn, spiking = ip[io + F_UPDATE], ip[io + F_SYN], ip[io + F_SPIKING]
     subtract, next_step, inclusive = ip[io + F_SUBTRACT], ip[io + F_NEXT_STEP], ip[io + F_INCLUSIVE]
     multi, latency, clear_new = ip[io + F_MULTI], ip[io + F_LATENCY], ip[io + F_CLEAR_NEW]
     if update == U_INC_LIF and syn == S_NONE and spiking and not (next_step or latency or multi):
-        count = lif_euler(x, n, fp, po, state, so, subtract, inclusive, zero, one, out)
-        return count, list_events(out, n, zero, ev)
+        count, driven = lif_euler(x, n, fp, po, state, so, subtract, inclusive, zero, one, out)
+        return count, list_events(out, n, zero, ev, count), driven
     spikes = 0
     emitters = 0
+    driven = 0
     vs = state[so:so + n]  # slice views, not offset indices: the loads vectorise
     syn_state = state[so + n:so + 2 * n] if syn != S_NONE else state[so:so]
     gs_all = fp[po + P_SYN_GAIN * n:po + (P_SYN_GAIN + 1) * n]
@@ -237,6 +245,7 @@ def neuron(x, n, ip, io, fp, po, state, so, zero, one, out, ev):
     reset_all = fp[po + P_RESET * n:po + (P_RESET + 1) * n]
     for k in range(n):
         v = vs[k]
+        driven += x[k] != zero
         # (1) synaptic current
         if syn == S_NONE:
             u = x[k]
@@ -298,7 +307,7 @@ def neuron(x, n, ip, io, fp, po, state, so, zero, one, out, ev):
         if emitted != zero:
             ev[emitters] = k
             emitters += 1
-    return spikes, emitters
+    return spikes, emitters, driven
 
 
 @njit(cache=True)
@@ -324,7 +333,7 @@ def threshold(x, n, ip, io, fp, po, zero, one, out, ev):
         over = x[k] >= th[k] if inclusive else x[k] > th[k]
         out[k] = one if over else zero
         spikes += over
-    list_events(out, n, zero, ev)
+    list_events(out, n, zero, ev, spikes)
     return spikes
 
 
@@ -416,15 +425,6 @@ def scan_events(x, ev, n_ev, fanout, c0, last, last_ev, last_n, zero, one):
         ops += fan[j]
         other += (v != one) & (v != -one)
     return n_ev, ops, other == 0
-
-
-@njit(cache=True)
-def count_nonzero(x, n, zero):
-    """The number of non-zero entries of x[:n]."""
-    count = 0
-    for i in range(n):
-        count += x[i] != zero
-    return count
 
 
 @njit(cache=True)
@@ -532,10 +532,10 @@ def simulate_sample(x, kinds, out_off, out_len, in_len, src_ptr, src_node, src_p
                 if same:
                     continue  # its output slice of buf still holds the same result as the previous step
             if kind == K_NEURON:
-                emitted, n_ev[k] = neuron(xin, n, iparams, io, fparams, po, state, st_off[k], zero, one, out,
-                                          ev[o0:o0 + n])
+                emitted, n_ev[k], n_driven = neuron(xin, n, iparams, io, fparams, po, state, st_off[k], zero, one,
+                                                    out, ev[o0:o0 + n])
                 spikes[tc, k] += emitted
-                driven[tc, k] += count_nonzero(xin, n, zero)
+                driven[tc, k] += n_driven
             elif kind == K_AFFINE:
                 if src_ev >= 0:
                     affine_events(xin, ev_in, src_ev, m, n, fparams, po, out)
