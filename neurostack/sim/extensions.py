@@ -15,7 +15,8 @@ its fields) under a type string that names its owner: "neurostack.SpikingSelfAtt
 Who reads a file with such a node: neurostack (load, inspect, simulate with SOP counts, and the PyTorch importer
 `frontend.nir_import`). No one else: every
 other tool (Norse, snnTorch, Sinabs, Rockpool, Lava, Spyx) loads NIR files with nir.read, and nir.read in nir
-1.0.8 stops at the unknown type with a bare AssertionError (`assert type in __all_ir`); `READERS` says so in words.
+1.0.8 stops at the unknown type with a bare AssertionError (`assert type in __all_ir`). `readers` says so in words,
+and for graphs of standard nodes names the ones that Norse's and snnTorch's importers lack (`IMPORTERS`).
 """
 
 from __future__ import annotations
@@ -93,18 +94,35 @@ def extension_nodes(graph: nir.NIRGraph) -> dict[str, str]:
 
 
 OTHER_TOOLS = ("Norse", "snnTorch", "Sinabs", "Rockpool", "Lava", "Spyx")
-READERS = {
-    "standard": "standard NIR primitives only: any NIR reader loads it (nir.read passes); each tool runs it with its "
-                "own discretisation (neurostack simulate --convention describes them)",
-    "extended": "readable by neurostack (simulate, inspect, frontend.nir_import) only. Not by {tools}, nor nir.read "
-                "itself: nir 1.0.8 stops on node type {types} with an AssertionError (no message), and all those "
-                "tools read files through nir.read",
+# Node types the two importers installed beside neurostack map to modules (from their sources, checked on our
+# exported mlp, csnn, delay and adlif files), and what they do with the others.
+IMPORTERS = {
+    "Norse 1.1.0 from_nir": ({"Input", "Output", "Affine", "Linear", "Conv2d", "Flatten", "SumPool2d", "IF", "LIF",
+                              "CubaLIF"}, "it fails on them with a KeyError, or drops one without a word where it "
+                                          "ends the graph, as an LI readout does"),
+    "snnTorch 1.0.0 import_from_nir": ({"Input", "Output", "Affine", "Linear", "Conv2d", "Flatten", "AvgPool2d", "IF",
+                                        "LIF", "CubaLIF"}, "it fails on them with a ValueError"),
 }
+EXTENDED = ("readable by neurostack (simulate, inspect, frontend.nir_import) only. Not by {tools}, nor nir.read itself: "
+            "nir 1.0.8 stops on node type {types} with an AssertionError (no message), and all those tools read files "
+            "through nir.read")
+
+
+def _types(graph: nir.NIRGraph) -> set[str]:
+    found: set[str] = set()
+    for node in graph.nodes.values():
+        found |= _types(node) if isinstance(node, nir.NIRGraph) else {nir_type(node)}
+    return found
 
 
 def readers(graph: nir.NIRGraph) -> str:
-    """One line saying which tools can read `graph` once written."""
+    """Which tools can read `graph` once written, in words (one paragraph)."""
     types = sorted(set(extension_nodes(graph).values()))
-    if not types:
-        return READERS["standard"]
-    return READERS["extended"].format(tools=", ".join(OTHER_TOOLS), types=", ".join(repr(t) for t in types))
+    if types:
+        return EXTENDED.format(tools=", ".join(OTHER_TOOLS), types=", ".join(repr(t) for t in types))
+    parts = ["nir.read loads it (standard NIR 1.0.8 primitives only)"]
+    for tool, (mapped, otherwise) in IMPORTERS.items():
+        missing = sorted(_types(graph) - mapped)
+        parts.append(f"{tool} has no {', '.join(missing)} ({otherwise})" if missing else f"{tool} maps every node")
+    return "; ".join(parts) + "; each tool runs what it maps with its own discretisation (see neurostack simulate " \
+                              "--convention)"

@@ -222,3 +222,20 @@ def test_spikformer_graph_imports_back_into_pytorch(tmp_path):
         expected = to_graph_layout(model, name, np.swapaxes(ref[name].numpy(), 0, 1))
         np.testing.assert_array_equal(np.swapaxes(outs[name].numpy(), 0, 1), expected, err_msg=name)
     torch.testing.assert_close(out, readout, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name,missing", [("delay", "Delay, LI"), ("adlif", "LI, Scale")])
+def test_the_readers_note_names_what_norse_and_snntorch_lack_and_they_do_fail(tmp_path, name, missing):
+    from neurostack.sim.extensions import readers
+
+    norse_torch = pytest.importorskip("norse.torch")
+    snn_import = pytest.importorskip("snntorch.import_nir")
+    model, _ = _model(name, (8,), 10, hidden=(6,), max_delay=4)
+    path = tmp_path / f"{name}.nir"
+    write_graph(model_to_nir(model, {"dt": DT}), path)
+    note = readers(nir.read(str(path)))
+    assert f"Norse 1.1.0 from_nir has no {missing}" in note and f"snnTorch 1.0.0 import_from_nir has no {missing}" in note
+    with pytest.raises(KeyError):
+        norse_torch.from_nir(str(path))
+    with pytest.raises(ValueError, match="Unknown node type"):
+        snn_import.import_from_nir(nir.read(str(path)))

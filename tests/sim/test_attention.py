@@ -112,6 +112,8 @@ def test_norse_and_snntorch_fail_on_the_attention_node(tmp_path, write):
     path = write(_graph())
     with pytest.raises(AssertionError):  # from_nir reads the file with nir.read
         norse_torch.from_nir(str(path))
+    with pytest.raises(KeyError):  # given the graph in memory: nirtorch leaves out the nodes Norse does not map
+        norse_torch.from_nir(sim.load_graph(path).graph)  # (Scale, the attention), then fails on their edges
     snn_import = pytest.importorskip("snntorch.import_nir")
     with pytest.raises(ValueError, match="Unknown node type"):  # given the graph in memory
         snn_import.import_from_nir(sim.load_graph(path).graph)
