@@ -103,9 +103,9 @@ IMPORTERS = {
     "snnTorch 1.0.0 import_from_nir": ({"Input", "Output", "Affine", "Linear", "Conv2d", "Flatten", "AvgPool2d", "IF",
                                         "LIF", "CubaLIF"}, "it fails on them with a ValueError"),
 }
-EXTENDED = ("readable by neurostack (simulate, inspect, frontend.nir_import) only. Not by {tools}, nor nir.read itself: "
-            "nir 1.0.8 stops on node type {types} with an AssertionError (no message), and all those tools read files "
-            "through nir.read")
+EXTENDED = ("readable by neurostack (simulate, inspect, frontend.nir_import) only. Not by {tools}, nor nir.read "
+            "itself: nir 1.0.8 stops on node type {types} with an AssertionError (no message), and all those tools "
+            "read files through nir.read")
 
 
 def _types(graph: nir.NIRGraph) -> set[str]:

@@ -234,7 +234,8 @@ def test_the_readers_note_names_what_norse_and_snntorch_lack_and_they_do_fail(tm
     path = tmp_path / f"{name}.nir"
     write_graph(model_to_nir(model, {"dt": DT}), path)
     note = readers(nir.read(str(path)))
-    assert f"Norse 1.1.0 from_nir has no {missing}" in note and f"snnTorch 1.0.0 import_from_nir has no {missing}" in note
+    assert f"Norse 1.1.0 from_nir has no {missing}" in note
+    assert f"snnTorch 1.0.0 import_from_nir has no {missing}" in note
     with pytest.raises(KeyError):
         norse_torch.from_nir(str(path))
     with pytest.raises(ValueError, match="Unknown node type"):
