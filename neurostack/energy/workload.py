@@ -24,7 +24,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SYNAPTIC_TYPES = ("Affine", "Linear", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d", "Scale")
+# "neurostack.SpikingSelfAttention": the Spikformer extension node (neurostack/sim/extensions.py), whose SOPs are
+# those of its spike-matrix products; no chip lists it among its layer types.
+SYNAPTIC_TYPES = ("Affine", "Linear", "Conv1d", "Conv2d", "SumPool2d", "AvgPool2d", "Scale",
+                  "neurostack.SpikingSelfAttention")
 NEURON_TYPES = ("LIF", "CubaLIF", "LI", "CubaLI", "IF", "I")
 
 

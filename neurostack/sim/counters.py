@@ -174,6 +174,7 @@ def workload(plan: Plan, counts: RunCounts, *, ann_steps: int = 1) -> Workload:
             io = int(plan.ip_off[k])
             node.dense_per_step = float(attention.dense_per_step(int(plan.iparams[io]), int(plan.iparams[io + 1])))
             node.dense = node.dense_per_step * steps
+            node.counted_by_neurobench = False  # NeuroBench hooks no attention matrix products
         if name in neuron_names:
             node.n_neurons = int(plan.out_len[k])
             node.neuron_updates = float(node.n_neurons * steps)
