@@ -60,6 +60,8 @@ def test_one_head_computes_and_counts_as_worked_out_by_hand(precision):
     assert counts.total("events", "attn") == 2 * 10
     work = result.workload(plan).node("attn")
     assert work.type == ATTENTION_TYPE and work.sops == 24 and work.dense == 2 * 36 and work.dense_per_step == 36
+    # a synaptic layer in energy reports (its SOPs are charged per SOP), which NeuroBench does not count
+    assert work.is_synaptic and not work.counted_by_neurobench
 
 
 def test_two_heads_split_the_channels():
