@@ -11,9 +11,14 @@ a real-valued input (e.g. audio features) has (almost) no zeros and costs the sa
 Synaptic nodes are stateless, so when a node's input is exactly the previous step's (a static input presented
 for many steps, silence) its output is left as it was: no work, the same bits. Spiking nodes also list the
 indices of the neurons that emitted (increasing), and an Affine fed by one of them reads that list instead
-of scanning its whole input: counting, the unchanged test and the sums then cost per event, not per input. The time loop counts, per node, input events, operations (SOPs / MACs, with the fan-out
-tables of counters.py; counted whether or not work was skipped, as the definitions in
-neurostack/energy/workload.py say), spikes and driven neurons.
+of scanning its whole input: counting, the unchanged test and the sums then cost per event, not per input.
+The time loop counts, per node, input events, operations (SOPs / MACs, with the fan-out tables of
+counters.py; counted whether or not work was skipped, as the definitions in neurostack/energy/workload.py
+say), spikes and driven neurons. Loops run over slice views (buf[a:b]), not offset indices (buf[a + i]):
+only the former vectorise.
+
+Numba caches the compiled kernels (cache=True) and checks only this file for changes: after editing the
+attention kernel (attention.py) or the constants of plan.py, delete neurostack/sim/__pycache__/*.nb[ic].
 
 Parameter layouts (fp = fparams[fp_off[k]:], ip = iparams[ip_off[k]:]):
   affine    fp: bias (n_out), weight transposed (n_in, n_out) row-major  [Linear: zero bias]
