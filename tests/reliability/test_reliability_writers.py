@@ -32,8 +32,13 @@ def test_every_writer_in_the_package_writes_to_an_atomic_temporary():
             continue
         tree = ast.parse(path.read_text(), str(path))
         own = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}  # e.g. cache.save: atomic inside
+        atomic = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                  and n.module == "neurostack.atomic" for a in n.names}
+        # calls to neurostack.atomic's writers, and what is computed for them (e.g. the bytes of safetensors' save)
+        exempt = {id(inner) for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                  and n.func.id in atomic for inner in ast.walk(n)}
         for node in ast.walk(tree):
-            if not isinstance(node, ast.Call):
+            if not isinstance(node, ast.Call) or id(node) in exempt:
                 continue
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
