@@ -10,6 +10,9 @@ model (`neurostack.frontend.models.MODELS`, each with its `train` defaults), it 
 SOPs and dense MACs per inference (on the test set, `neurostack.train.activity`), seconds per epoch and
 the whole training time. `--ablation` adds, on the FSDD speaker split, each model trained without
 augmentation (`--no-augment`) and without any regularisation (no augmentation, dropout 0, weight decay 0).
+`--datasets fsdd-dev` is the place to choose options for the speaker split without looking at its test speaker:
+FSDD without the test speaker (a folder of links under --runs), each of `--dev-speakers` held out in turn and
+trained on the rest (`neurostack train --data fsdd:THAT_FOLDER --split speaker:DEV`).
 Everything is seeded from --seed (same numbers on the CPU for the same seed and torch version). The table is
 rewritten after each run, so an interrupted benchmark keeps what it finished; finished runs are reused.
 """
@@ -48,6 +51,17 @@ def _options(data: str, split: str, model: str, seed: int, epochs: int | None, d
     return opts
 
 
+def dev_folder(fsdd: Path, exclude: str, runs: Path) -> Path:
+    """A folder of links to the FSDD recordings of every speaker but `exclude` (for the fsdd-dev rows)."""
+    folder = runs / f"_fsdd-without-{exclude}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in sorted(Path(fsdd).iterdir()):
+        parts = f.name.split("_")
+        if f.suffix.lower() == ".wav" and len(parts) == 3 and parts[1] != exclude and not (folder / f.name).exists():
+            (folder / f.name).symlink_to(f.resolve())
+    return folder
+
+
 def _activity(run_dir: Path, data, limit: int) -> dict:
     from neurostack.inputs import encode_for_eval
     from neurostack.train.activity import count_activity
@@ -84,7 +98,8 @@ def run_one(name: str, opts: dict, runs: Path, limit: int | None, activity_limit
     cfg = read_config(paths)
     data = load_data(cfg, limit=limit, progress=False)
     act = _activity(out, data, activity_limit)
-    return {"name": name, "data": opts["data"].split(":")[0], "split": opts["split"], "model": opts["model_name"],
+    source = "fsdd-dev" if "_fsdd-without-" in opts["data"] else opts["data"].split(":")[0]
+    return {"name": name, "data": source, "split": opts["split"], "model": opts["model_name"],
             "test_accuracy": metrics["test_accuracy"], "val_accuracy": metrics["val_accuracy"],
             "params": metrics["params"], "epochs": len(metrics["history"]), "best_epoch": metrics["best_epoch"],
             "epoch_seconds": float(np.mean([h["seconds"] for h in metrics["history"]])),
@@ -117,7 +132,7 @@ def write_table(rows: list[dict], path: Path, args) -> None:
             f"| {r['params']:,} | {_fmt_int(r['spikes'])} | {_fmt_int(r['sops'])} | {_fmt_int(r['macs'])} "
             f"| {r['epoch_seconds']:.1f} | {r['epochs']} ({r['best_epoch']}) | {r['train_seconds']:.0f} "
             f"| {r['view']}, {r['steps'] if r['view'] == 'image' else 'frames'} | {r['augment']} |")
-    speaker = [r for r in rows if r["split"].startswith("speaker") and "~" not in r["name"]]
+    speaker = [r for r in rows if r["data"] == "fsdd" and r["split"].startswith("speaker") and "~" not in r["name"]]
     if speaker:
         lines += ["", f"Speaker split: the mlp baseline of issue 5 is {MLP_SPEAKER_BASELINE:.3f} "
                       f"(the default mlp, speaker:george, seed 0). "
@@ -131,7 +146,7 @@ def write_table(rows: list[dict], path: Path, args) -> None:
                   "no augmentation, dropout or weight decay |", "|---|---|---|---|"]
         by_model: dict[str, dict[str, float]] = {}
         for r in rows:
-            if r["split"].startswith("speaker"):
+            if r["data"] == "fsdd" and r["split"].startswith("speaker"):
                 variant = r["name"].rsplit("~", 1)[-1] if "~" in r["name"] else "default"
                 by_model.setdefault(r["model"], {})[variant] = r["test_accuracy"]
         for model, acc in by_model.items():
@@ -146,7 +161,9 @@ def main(argv=None) -> int:
     p.add_argument("--speaker", default="george", help="test speaker of the FSDD speaker split")
     p.add_argument("--models", default=",".join(MODELS), help="comma separated subset of the models")
     p.add_argument("--datasets", default="synth-digits,fsdd,fsdd-speaker",
-                   help="comma separated subset of synth-digits, fsdd, fsdd-speaker")
+                   help="comma separated subset of synth-digits, fsdd, fsdd-speaker, fsdd-dev (see above)")
+    p.add_argument("--dev-speakers", default="lucas,nicolas",
+                   help="fsdd-dev: the speakers held out in turn (FSDD without --speaker)")
     p.add_argument("--epochs", type=int, default=None, help="epochs per run [default: each model's default, 30]")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ablation", action="store_true", help="also train without augmentation / regularisation")
@@ -167,6 +184,13 @@ def main(argv=None) -> int:
     for d in datasets:
         if d == "synth-digits":
             jobs += [("synth-digits", "standard", m, "default") for m in models]
+        elif d == "fsdd-dev":
+            if args.fsdd is None:
+                print(f"skipping {d}: no --fsdd folder given", file=sys.stderr)
+                continue
+            folder = dev_folder(args.fsdd, args.speaker, args.runs)
+            jobs += [(f"fsdd:{folder}", f"speaker:{dev.strip()}", m, "default")
+                     for dev in args.dev_speakers.split(",") if dev.strip() for m in models]
         elif d in ("fsdd", "fsdd-speaker"):
             if args.fsdd is None:
                 print(f"skipping {d}: no --fsdd folder given", file=sys.stderr)
@@ -180,7 +204,8 @@ def main(argv=None) -> int:
     torch.manual_seed(args.seed)
     rows = []
     for data, split, model, variant in jobs:
-        tag = f"{data.split(':')[0]}-{split.replace(':', '-')}-{model}-s{args.seed}"
+        source = "fsdd-dev" if "_fsdd-without-" in data else data.split(":")[0]
+        tag = f"{source}-{split.replace(':', '-')}-{model}-s{args.seed}"
         name = tag if variant == "default" else f"{tag}~{variant}"
         print(f"== {name}", file=sys.stderr, flush=True)
         opts = _options(data, split, model, args.seed, args.epochs, args.device, args.cache_dir, variant)
