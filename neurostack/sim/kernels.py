@@ -9,9 +9,9 @@ Event-driven synapses: Affine / Linear / Conv / pooling walk over their input an
 entries (spikes, or spike counts), adding that entry's weight column / kernel footprint scaled by its value;
 a real-valued input (e.g. audio features) has (almost) no zeros and costs the same as a dense product.
 Synaptic nodes are stateless, so when a node's input is exactly the previous step's (a static input presented
-for many steps, silence) its output is left as it was: no work, the same bits. Spiking nodes also list the
-indices of the neurons that emitted (increasing), and an Affine fed by one of them reads that list instead
-of scanning its whole input: counting, the unchanged test and the sums then cost per event, not per input.
+for many steps, silence) its output is left as it was: no work, the same bits. Spiking nodes (and the Input
+node, for each new input) also list the indices of their non-zero outputs (increasing), and an Affine fed by
+one of them reads that list instead of scanning its whole input: counting, the unchanged test and the sums then cost per event, not per input.
 The time loop counts, per node, input events, operations (SOPs / MACs, with the fan-out tables of
 counters.py; counted whether or not work was skipped, as the definitions in neurostack/energy/workload.py
 say), spikes and driven neurons. Loops run over slice views (buf[a:b]), not offset indices (buf[a + i]):
@@ -217,6 +217,17 @@ def list_events(out, n, zero, ev, total):
             count += 1
         k += 1
     return total
+
+
+@njit(cache=True)
+def list_nonzero(x, n, zero, ev):
+    """Write the indices of the non-zero entries of x[:n] to ev, in increasing order; returns how many."""
+    count = 0
+    for k in range(n):
+        if x[k] != zero:
+            ev[count] = k
+            count += 1
+    return count
 
 
 @njit(cache=True)
@@ -487,6 +498,7 @@ def simulate_sample(x, kinds, out_off, out_len, in_len, src_ptr, src_node, src_p
                     xt = x[t]
                     for i in range(n):
                         out[i] = xt[i]
+                    n_ev[k] = list_nonzero(out, n, zero, ev[o0:o0 + n])
                 continue
             # the node's input: one source read in place, else the sum of all its sources in file order
             e0 = src_ptr[k]
@@ -516,16 +528,18 @@ def simulate_sample(x, kinds, out_off, out_len, in_len, src_ptr, src_node, src_p
                     ev_in = ev[out_off[src_node[e0]]:]
             if cnt_off[k] >= 0:  # a synaptic node (stateless): count, then skip the work if nothing changed
                 c0 = cnt_off[k]
+                # fed by the Input node alone: the Input node has just compared it with the previous step
+                from_input = e1 - e0 == 1 and src_prev[e0] == 0 and kinds[src_node[e0]] == K_INPUT
                 if src_ev >= 0:
-                    same = t > 0 and unchanged_events(xin, ev_in, src_ev, last_in, c0, last_nonzero[k])
+                    if from_input:
+                        same = input_same
+                    else:
+                        same = t > 0 and unchanged_events(xin, ev_in, src_ev, last_in, c0, last_nonzero[k])
                     if not same:
                         last_nonzero[k], last_ops[k], last_binary[k] = scan_events(
                             xin, ev_in, src_ev, fanout, c0, last_in, last_ev, last_nonzero[k], zero, one)
                 else:
-                    if e1 - e0 == 1 and kinds[src_node[e0]] == K_INPUT and src_prev[e0] == 0:
-                        same = input_same  # the input node has just compared it
-                    else:
-                        same = t > 0 and unchanged(xin, m, last_in, c0)
+                    same = input_same if from_input else (t > 0 and unchanged(xin, m, last_in, c0))
                     if not same:
                         last_nonzero[k], last_ops[k], last_binary[k] = scan_input(xin, m, fanout, c0, last_in,
                                                                                   zero, one)
