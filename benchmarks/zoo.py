@@ -31,6 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from neurostack.atomic import write_text  # noqa: E402
 from neurostack.frontend.models import MODELS  # noqa: E402
 
 # The baseline the speaker split must beat (issue 5): the default mlp, --split speaker:george, seed 0.
@@ -152,7 +153,7 @@ def write_table(rows: list[dict], path: Path, args) -> None:
         for model, acc in by_model.items():
             cells = [f"{acc[v]:.3f}" if v in acc else "-" for v in VARIANTS]
             lines.append(f"| {model} | " + " | ".join(cells) + " |")
-    path.write_text("\n".join(lines) + "\n")
+    write_text(path, "\n".join(lines) + "\n")  # atomically: an interrupted run never leaves half a table
 
 
 def main(argv=None) -> int:
