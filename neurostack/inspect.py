@@ -12,7 +12,15 @@ from neurostack.errors import NeurostackError
 def _param_summary(node) -> str:
     parts = []
     for key, value in vars(node).items():
-        if key in ("input_type", "output_type", "metadata") or not isinstance(value, np.ndarray):
+        if key in ("input_type", "output_type", "metadata"):
+            continue
+        if isinstance(value, str):  # e.g. an extension node's sources
+            parts.append(f"{key}={value!r}")
+            continue
+        if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
+            parts.append(f"{key}={value:.4g}")  # e.g. Flatten's dims, Conv's groups, an extension's heads
+            continue
+        if not isinstance(value, np.ndarray):
             continue
         v = np.asarray(value)
         if v.dtype.kind not in "biuf":  # what a damaged file may hold: say what it is, compute nothing

@@ -109,6 +109,15 @@ def test_a_file_with_attention_reads_back_in_neurostack_only(tmp_path, write):
     assert "nir.read" in readers(loaded.graph) and "Norse" in readers(loaded.graph)
 
 
+def test_inspect_lists_the_attention_node_with_its_heads_scale_and_sources(write):
+    from neurostack.inspect import describe_graph
+
+    lines = describe_graph(write(_graph(heads=1, scale=0.25))).splitlines()
+    row = next(i for i, line in enumerate(lines) if line.strip().startswith("attn "))
+    assert "supported" in lines[row]
+    assert "heads=1" in lines[row + 1] and "scale=0.25" in lines[row + 1] and "q='q', k='k', v='v'" in lines[row + 1]
+
+
 def test_norse_and_snntorch_fail_on_the_attention_node(tmp_path, write):
     norse_torch = pytest.importorskip("norse.torch")
     path = write(_graph())
