@@ -10,8 +10,9 @@ entries (spikes, or spike counts), adding that entry's weight column / kernel fo
 a real-valued input (e.g. audio features) has (almost) no zeros and costs the same as a dense product.
 Synaptic nodes are stateless, so when a node's input is exactly the previous step's (a static input presented
 for many steps, silence) its output is left as it was: no work, the same bits. Spiking nodes (and the Input
-node, for each new input) also list the indices of their non-zero outputs (increasing), and an Affine fed by
-one of them reads that list instead of scanning its whole input: counting, the unchanged test and the sums then cost per event, not per input.
+node, for each new input, when an Affine reads it) also list the indices of their non-zero outputs
+(increasing), and an Affine fed by one of them reads that list instead of scanning its whole input: counting,
+the unchanged test and the sums then cost per event, not per input.
 The time loop counts, per node, input events, operations (SOPs / MACs, with the fan-out tables of
 counters.py; counted whether or not work was skipped, as the definitions in neurostack/energy/workload.py
 say), spikes and driven neurons. Loops run over slice views (buf[a:b]), not offset indices (buf[a + i]):
@@ -205,25 +206,14 @@ def lif_euler(x, n, fp, po, state, so, subtract, inclusive, zero, one, out):
 
 
 @njit(cache=True)
-def list_events(out, n, zero, ev, total):
-    """Write the indices of the `total` non-zero entries of out[:n] to ev, in increasing order, stopping at the
-    last one; returns total. (A pass of its own: a store at a moving index inside the neuron loop would stop
-    that loop vectorising.)"""
-    count = 0
-    k = 0
-    while count < total:
-        if out[k] != zero:
-            ev[count] = k
-            count += 1
-        k += 1
-    return total
-
-
-@njit(cache=True)
-def list_nonzero(x, n, zero, ev):
-    """Write the indices of the non-zero entries of x[:n] to ev, in increasing order; returns how many."""
+def list_nonzero(x, n, zero, ev, most):
+    """Write the indices of the non-zero entries of x[:n] to ev, in increasing order, stopping after `most`
+    (when their number is known, e.g. a neuron's spikes); returns how many. (A pass of its own: a store at a
+    moving index inside the neuron loop would stop that loop vectorising.)"""
     count = 0
     for k in range(n):
+        if count == most:
+            break
         if x[k] != zero:
             ev[count] = k
             count += 1
@@ -246,9 +236,9 @@ def neuron(x, n, ip, io, fp, po, state, so, zero, one, out, ev):
     multi, latency, clear_new = ip[io + F_MULTI], ip[io + F_LATENCY], ip[io + F_CLEAR_NEW]
     if update == U_INC_LIF and syn == S_NONE and spiking and not (next_step or latency or multi):
         count, driven = lif_euler(x, n, fp, po, state, so, subtract, inclusive, zero, one, out)
-        return count, list_events(out, n, zero, ev, count), driven
+        return count, list_nonzero(out, n, zero, ev, count), driven
     spikes = 0
-    emitters = 0
+    emitters = 0 if spiking else -1  # LI, CubaLI and I output voltages: no event list
     driven = 0
     vs = state[so:so + n]  # slice views, not offset indices: the loads vectorise
     syn_state = state[so + n:so + 2 * n] if syn != S_NONE else state[so:so]
@@ -300,7 +290,6 @@ def neuron(x, n, ip, io, fp, po, state, so, zero, one, out, ev):
         if not spiking:
             vs[k] = v_new
             out[k] = v_new
-            emitters = -1
             continue
         if next_step:
             if n_prev > zero:
@@ -349,7 +338,7 @@ def threshold(x, n, ip, io, fp, po, zero, one, out, ev):
         over = x[k] >= th[k] if inclusive else x[k] > th[k]
         out[k] = one if over else zero
         spikes += over
-    list_events(out, n, zero, ev, spikes)
+    list_nonzero(out, n, zero, ev, spikes)
     return spikes
 
 
@@ -474,7 +463,7 @@ def simulate_sample(x, kinds, out_off, out_len, in_len, src_ptr, src_node, src_p
     last_ops = np.zeros(n_nodes, np.int64)
     last_binary = np.zeros(n_nodes, np.bool_)
     # events: the indices of the non-zero outputs of spiking nodes this step (same layout as buf), their number
-    # per node (-1: no list, e.g. LI voltages, inputs), and each synaptic node's previous events (fan-out layout)
+    # per node (-1: no list: LI voltages, an input no Affine has listed), and each synaptic node's previous events
     ev = np.zeros(total_out, np.int64)
     n_ev = np.full(n_nodes, -1, np.int64)
     last_ev = np.zeros(fanout.shape[0], np.int64)
@@ -498,15 +487,16 @@ def simulate_sample(x, kinds, out_off, out_len, in_len, src_ptr, src_node, src_p
                     xt = x[t]
                     for i in range(n):
                         out[i] = xt[i]
-                    n_ev[k] = list_nonzero(out, n, zero, ev[o0:o0 + n])
+                    n_ev[k] = -1  # listed by the first Affine that reads it (none may: a Conv scans it itself)
                 continue
             # the node's input: one source read in place, else the sum of all its sources in file order
             e0 = src_ptr[k]
             e1 = src_ptr[k + 1]
             m = in_len[k]
-            if e1 - e0 == 1 and src_prev[e0] == 0:
-                j = src_node[e0]
-                xin = buf[out_off[j]:out_off[j] + m]
+            single = e1 - e0 == 1 and src_prev[e0] == 0  # one source, read at this step
+            src = src_node[e0] if single else -1
+            if single:
+                xin = buf[out_off[src]:out_off[src] + m]
             else:
                 xin = scratch[:m]
                 for i in range(m):
@@ -514,22 +504,23 @@ def simulate_sample(x, kinds, out_off, out_len, in_len, src_ptr, src_node, src_p
                 for e in range(e0, e1):
                     j = src_node[e]
                     s0 = out_off[j]
-                    src = prev[s0:s0 + m] if src_prev[e] == 1 else buf[s0:s0 + m]
+                    part = prev[s0:s0 + m] if src_prev[e] == 1 else buf[s0:s0 + m]
                     for i in range(m):
-                        xin[i] += src[i]
+                        xin[i] += part[i]
             po = fp_off[k]
             io = ip_off[k]
-            # an Affine fed by one spiking node reads that node's event list instead of scanning its input
+            # fed by the Input node alone: the Input node has just compared it with the previous step
+            from_input = single and kinds[src] == K_INPUT
+            # an Affine fed by one spiking node (or the Input) reads its event list instead of scanning its input
             src_ev = -1
             ev_in = ev[:0]
-            if kind == K_AFFINE and e1 - e0 == 1 and src_prev[e0] == 0:
-                src_ev = n_ev[src_node[e0]]
-                if src_ev >= 0:
-                    ev_in = ev[out_off[src_node[e0]]:]
+            if kind == K_AFFINE and single:
+                ev_in = ev[out_off[src]:out_off[src] + m]
+                if from_input and n_ev[src] < 0:
+                    n_ev[src] = list_nonzero(xin, m, zero, ev_in, m)
+                src_ev = n_ev[src]
             if cnt_off[k] >= 0:  # a synaptic node (stateless): count, then skip the work if nothing changed
                 c0 = cnt_off[k]
-                # fed by the Input node alone: the Input node has just compared it with the previous step
-                from_input = e1 - e0 == 1 and src_prev[e0] == 0 and kinds[src_node[e0]] == K_INPUT
                 if src_ev >= 0:
                     if from_input:
                         same = input_same
