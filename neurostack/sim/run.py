@@ -125,8 +125,8 @@ def _layout(plan: Plan, record: frozenset | None, record_voltages: bool) -> _Lay
         plan.extra[key] = _Layout(
             rec_nodes=np.asarray(rec_nodes, np.int64), rec_off=_offsets(rec_len), rec_len=rec_len,
             v_nodes=np.asarray(v_nodes, np.int64), v_src=plan.v_off[v_nodes].astype(np.int64),
-            v_off=_offsets(v_len), v_len=v_len, rec_total=sum(rec_len), v_total=sum(v_len), total_out=int(plan.out_len.sum()), total_state=int(plan.st_len.sum()),
-            spiking=plan.spiking_nodes,
+            v_off=_offsets(v_len), v_len=v_len, rec_total=sum(rec_len), v_total=sum(v_len),
+            total_out=int(plan.out_len.sum()), total_state=int(plan.st_len.sum()), spiking=plan.spiking_nodes,
             rec_views=_views(plan, rec_nodes, rec_len), v_views=_views(plan, v_nodes, v_len))
     return plan.extra[key]
 
