@@ -104,6 +104,9 @@ def main() -> None:
               help="Max relative time stretch, e.g. 0.1 (0: off).")
 @click.option("--freq-shift", type=click.FloatRange(min=0), default=None,
               help="Max random shift of the mel bands, in bands (a different voice), e.g. 1 (0: off).")
+@click.option("--vtlp", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help="Vocal-tract-length perturbation: max relative warp of the frequency axis, e.g. 0.1 "
+                   "(frequencies scaled by 0.9-1.1; another voice; mel features) (0: off).")
 @click.option("--tilt", type=click.FloatRange(0, 1), default=None,
               help="Max random spectral tilt (band gains 1 +- t from bottom to top), e.g. 0.3 (0: off).")
 @click.option("--time-mask", type=click.IntRange(0), default=None, help="SpecAugment time masks per sample (0: off).")
@@ -123,7 +126,7 @@ def main() -> None:
 @_user_errors
 def train(data, split, model_name, epochs, batch_size, lr, hidden, view, encoder, steps, steps_per_frame, feature_kind,
           n_bins, surrogate, dim, depth, heads, max_delay, dropout, weight_decay, label_smoothing, patience, augment,
-          time_shift, time_stretch, freq_shift, tilt, time_mask, freq_mask, noise, mixup, cutmix, device, seed, out, resume,
+          time_shift, time_stretch, freq_shift, vtlp, tilt, time_mask, freq_mask, noise, mixup, cutmix, device, seed, out, resume,
           cache_dir, limit):
     """Train a spiking classifier with surrogate gradients (BPTT).
 
@@ -138,7 +141,8 @@ def train(data, split, model_name, epochs, batch_size, lr, hidden, view, encoder
                  n_bins=n_bins, surrogate=surrogate, device=device, seed=seed,
                  dropout=dropout, weight_decay=weight_decay, label_smoothing=label_smoothing, patience=patience,
                  augment=augment,
-                 augment_kinds={"time_shift": time_shift, "time_stretch": time_stretch, "freq_shift": freq_shift, "tilt": tilt,
+                 augment_kinds={"time_shift": time_shift, "time_stretch": time_stretch, "freq_shift": freq_shift, "vtlp": vtlp,
+                                "tilt": tilt,
                                 "time_mask": time_mask, "freq_mask": freq_mask, "noise": noise, "mixup": mixup,
                                 "cutmix": cutmix},
                  model_options={"dim": dim, "depth": depth, "heads": heads, "max_delay": max_delay},

@@ -10,6 +10,9 @@ place. They act before encoding, so with a spike encoder the spikes are drawn fr
 - `freq_shift`   shift each sample's frequency axis by up to +-s bins (fractional, edge bands repeated): on
                  the mel scale a vocal-tract-length change (all formants scaled by a factor) is close to a
                  shift, so this imitates a different voice (mel features; not meaningful for MFCC)
+- `vtlp`         vocal-tract-length perturbation (Jaitly & Hinton 2013): warp each sample's frequency axis by a
+                 factor a in [1 - s, 1 + s] (f -> a f, piecewise linear so that the top of the band stays put),
+                 on the mel band centres of the features (a longer or shorter vocal tract: another speaker)
 - `tilt`         multiply each sample's bands by a random linear spectral tilt 1 + t (2k/(n-1) - 1),
                  |t| <= s: another microphone, room or voice colour (silence, 0, stays 0)
 - `time_mask`, `freq_mask`  SpecAugment: zero `n` bands of up to `width` frames / bins
@@ -27,7 +30,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-AUGMENTATIONS = ("time_shift", "time_stretch", "freq_shift", "tilt", "time_mask", "freq_mask", "noise", "mixup",
+AUGMENTATIONS = ("time_shift", "time_stretch", "freq_shift", "vtlp", "tilt", "time_mask", "freq_mask", "noise", "mixup",
                  "cutmix")
 
 
@@ -36,6 +39,7 @@ class AugmentConfig:
     """Which augmentations a training run uses (0 switches one off). Frames and bins are feature frames/bins.
 
     time_shift: max shift, frames. time_stretch: max relative stretch (0.1 = +-10 %). freq_shift: max shift, bins.
+    vtlp: max relative frequency warp (0.1: each sample's frequencies scaled by a factor in [0.9, 1.1]).
     tilt: max spectral tilt (0.3: the top band's gain varies by +-30 % against the middle's).
     time_mask / freq_mask: number of masks; mask_width / freq_mask_width: their max width (frames / bins).
     noise: max noise std. mixup / cutmix: Beta(alpha, alpha) of the mixing weight (when both are on, each batch
@@ -45,6 +49,7 @@ class AugmentConfig:
     time_shift: int = 4
     time_stretch: float = 0.0
     freq_shift: float = 0.0
+    vtlp: float = 0.0
     tilt: float = 0.0
     time_mask: int = 0
     mask_width: int = 5
@@ -125,6 +130,42 @@ def freq_shift(x: np.ndarray, rng: np.random.Generator, max_shift: float) -> np.
     return _resample(x, src, axis=2, fill_edge=True)
 
 
+# The mel filterbank the features use by default (`neurostack.data.features.FeatureConfig`: fmin, fmax).
+VTLP_FMIN, VTLP_FMAX = 20.0, 4000.0
+VTLP_CUTOFF = 0.85  # the warp is f -> a f up to VTLP_CUTOFF * fmax * min(a, 1) / a, then linear to fmax -> fmax
+
+
+def vtlp_source_hz(f_out: np.ndarray, alpha: np.ndarray, fmax: float) -> np.ndarray:
+    """The frequency (Hz) each output frequency `f_out` takes its value from under the VTLP warp of factor
+    `alpha` (broadcast): the inverse of g(f) = a f for f <= f_b, and the straight line from (f_b, a f_b) to
+    (fmax, fmax) above, with f_b = VTLP_CUTOFF fmax min(a, 1) / a."""
+    f_b = VTLP_CUTOFF * fmax * np.minimum(alpha, 1.0) / alpha
+    low = f_out / alpha
+    high = fmax - (fmax - f_out) * (fmax - f_b) / (fmax - alpha * f_b)
+    return np.where(f_out <= alpha * f_b, low, high)
+
+
+def vtlp(x: np.ndarray, rng: np.random.Generator, max_warp: float, fmin: float = VTLP_FMIN,
+         fmax: float = VTLP_FMAX) -> np.ndarray:
+    """Vocal-tract-length perturbation of mel features x (B, frames, bins): each sample's frequency axis is
+    warped by a factor a uniform in [1 - max_warp, 1 + max_warp] (a > 1 moves energy to higher bands, as a
+    shorter vocal tract does). Band k (centre frequency c_k of a librosa mel filterbank over [fmin, fmax] Hz,
+    the features' default) takes the value, interpolated linearly between bands, at the frequency the warp
+    maps onto c_k (`vtlp_source_hz`); the edge bands repeat beyond the ends."""
+    if max_warp <= 0:
+        return x
+    import librosa
+
+    n = x.shape[2]
+    mels = librosa.hz_to_mel(np.array([fmin, fmax]))
+    step = (mels[1] - mels[0]) / (n + 1)  # band centres are n equally spaced mels strictly inside the range
+    centres = librosa.mel_to_hz(mels[0] + step * np.arange(1, n + 1))
+    alpha = rng.uniform(1 - max_warp, 1 + max_warp, size=(len(x), 1))
+    src_hz = np.clip(vtlp_source_hz(centres[None, :], alpha, fmax), fmin, fmax)
+    src = (librosa.hz_to_mel(src_hz) - mels[0]) / step - 1  # fractional band index
+    return _resample(x, src, axis=2, fill_edge=True)
+
+
 def tilt(x: np.ndarray, rng: np.random.Generator, max_tilt: float) -> np.ndarray:
     """Multiply band k of each sample by 1 + t (2k/(n-1) - 1), t uniform in [-max_tilt, max_tilt]."""
     if max_tilt <= 0:
@@ -201,6 +242,7 @@ def augment_batch(x: np.ndarray, y: np.ndarray, cfg: AugmentConfig, rng: np.rand
     x = time_shift(x, rng, cfg.time_shift)
     x = time_stretch(x, rng, cfg.time_stretch)
     x = freq_shift(x, rng, cfg.freq_shift)
+    x = vtlp(x, rng, cfg.vtlp)
     x = tilt(x, rng, cfg.tilt)
     x = add_noise(x, rng, cfg.noise)
     x = time_mask(x, rng, cfg.time_mask, cfg.mask_width)

@@ -51,6 +51,8 @@ def resolve_augment(augment: bool = True, preset: dict | None = None, **kinds) -
             setattr(cfg, name, type(getattr(cfg, name))(value))
     if cfg.time_stretch >= 1:
         raise NeurostackError("--time-stretch is a relative stretch: use a value below 1 (e.g. 0.1)")
+    if cfg.vtlp >= 1:
+        raise NeurostackError("--vtlp is a relative frequency warp: use a value below 1 (e.g. 0.1)")
     return cfg
 
 

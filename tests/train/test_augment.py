@@ -17,6 +17,7 @@ FUNCS = [
     ("time_stretch", lambda x, r: A.time_stretch(x, r, 0.2)),
     ("freq_shift", lambda x, r: A.freq_shift(x, r, 2.0)),
     ("tilt", lambda x, r: A.tilt(x, r, 0.3)),
+    ("vtlp", lambda x, r: A.vtlp(x, r, 0.1)),
     ("time_mask", lambda x, r: A.time_mask(x, r, 2, 4)),
     ("freq_mask", lambda x, r: A.freq_mask(x, r, 2, 3)),
     ("noise", lambda x, r: A.add_noise(x, r, 0.1)),
@@ -38,6 +39,7 @@ def test_each_augmentation_is_pure_seeded_and_keeps_shape_and_dtype(name, fn):
 
 @pytest.mark.parametrize("fn", [lambda x, r: A.time_shift(x, r, 0), lambda x, r: A.time_stretch(x, r, 0.0),
                                 lambda x, r: A.freq_shift(x, r, 0.0), lambda x, r: A.tilt(x, r, 0.0),
+                                lambda x, r: A.vtlp(x, r, 0.0),
                                 lambda x, r: A.time_mask(x, r, 0, 5),
                                 lambda x, r: A.freq_mask(x, r, 3, 0), lambda x, r: A.add_noise(x, r, 0.0)])
 def test_zero_strength_is_the_identity(fn):
@@ -64,6 +66,44 @@ def test_stretch_by_one_is_the_identity_and_stretch_moves_energy():
     peaks = moved[:, 0].argmax(1)
     assert len(set(peaks.tolist())) > 1 and set(peaks.tolist()) <= {4, 5, 6, 7, 8}
     assert np.allclose(moved.sum(axis=2), 1.0, atol=1e-6)  # interpolation keeps the energy of an inner band
+
+
+def _centroid(x):
+    """Mean band index of each sample's first frame, weighted by its values."""
+    return (x[:, 0] * np.arange(x.shape[2])).sum(1) / x[:, 0].sum(1)
+
+
+def test_vtlp_warp_is_the_identity_at_factor_one_and_keeps_the_band_edges():
+    f = np.linspace(20, 4000, 50)
+    assert np.allclose(A.vtlp_source_hz(f, np.ones(1), 4000.0), f)
+    for a in (0.9, 1.1):
+        src = A.vtlp_source_hz(f, np.full(1, a), 4000.0)
+        assert np.all(np.diff(src) > 0)  # monotonic, continuous at the cut-off
+        assert np.isclose(src[-1], 4000.0)  # fmax maps onto fmax
+        assert np.allclose(src[f < 2000], f[f < 2000] / a)  # below the cut-off: f -> a f
+
+
+def test_vtlp_moves_energy_up_for_factors_above_one_and_down_below():
+    x = np.zeros((200, 3, 40), np.float32)
+    x[:, :, 12] = 1.0  # a formant at band 12 (about 800 Hz)
+    rng = np.random.default_rng(0)
+    alpha = np.random.default_rng(0).uniform(0.85, 1.15, size=200)  # what vtlp draws from the same generator
+    y = A.vtlp(x, rng, 0.15)
+    shift = _centroid(y) - 12
+    assert np.all(np.sign(shift[np.abs(alpha - 1) > 0.02]) == np.sign(alpha - 1)[np.abs(alpha - 1) > 0.02])
+    assert np.corrcoef(shift, alpha)[0, 1] > 0.99  # the move grows with the factor
+    assert np.abs(shift).max() < 3  # a 15 % warp moves an 800 Hz formant by about two bands at most
+    assert np.allclose(y[:, 0], y[:, 2])  # the same warp for every frame of a sample
+
+
+def test_vtlp_in_augment_batch_and_off_by_default():
+    x, y = _batch(b=8, bins=40), np.arange(8)
+    assert AugmentConfig().vtlp == 0 and "vtlp" not in AugmentConfig().active()
+    cfg = AugmentConfig.off()
+    cfg.vtlp = 0.1
+    assert cfg.active() == ["vtlp"]
+    xa, *_ = augment_batch(x, y, cfg, np.random.default_rng(3))
+    assert np.array_equal(xa, A.vtlp(x, np.random.default_rng(3), 0.1))
 
 
 def test_masks_zero_spans_of_frames_and_bins():

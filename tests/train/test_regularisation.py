@@ -45,6 +45,9 @@ def test_augment_switches():
     assert "time_mask" not in zoo.active() and {"time_shift", "time_stretch", "freq_mask"} <= set(zoo.active())
     with pytest.raises(NeurostackError):
         resolve_augment(True, time_stretch=1.5)
+    assert resolve_augment(True, vtlp=0.1).active() == ["time_shift", "vtlp"]
+    with pytest.raises(NeurostackError, match="vtlp"):
+        resolve_augment(True, vtlp=1.0)
     assert _resolve().augment.active() == ["time_shift"]
     assert _resolve(model_name="adlif").augment.active() == resolve_augment(True, ZOO_AUGMENT).active()
     assert _resolve(model_name="adlif", augment=False).augment.active() == []
@@ -97,7 +100,7 @@ def test_a_delay_model_trains_from_the_command_line_and_keeps_whole_step_delays(
     out = tmp_path / "run"
     result = CliRunner().invoke(main, [
         "train", "--data", f"fsdd:{tiny_fsdd}", "--split", "speaker:bob", "--model", "delay", "--epochs", "2",
-        "--hidden", "8", "--max-delay", "4", "--mixup", "0.4", "--out", str(out), "--cache-dir", str(tmp_path / "c"),
+        "--hidden", "8", "--max-delay", "4", "--mixup", "0.4", "--vtlp", "0.1", "--out", str(out), "--cache-dir", str(tmp_path / "c"),
         "--device", "cpu"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     weights = load_file(str(out / "best.safetensors"))
@@ -105,4 +108,5 @@ def test_a_delay_model_trains_from_the_command_line_and_keeps_whole_step_delays(
     assert delays and all(torch.equal(d, torch.round(d)) for d in delays)
     config = json.loads((out / "config.json").read_text())
     assert config["view"] == "sequence" and config["model"]["max_delay"] == 4 and config["augment"]["mixup"] == 0.4
+    assert config["augment"]["vtlp"] == 0.1
 
