@@ -13,7 +13,10 @@ augmentation (`--no-augment`) and without any regularisation (no augmentation, d
 `--datasets fsdd-dev` is the place to choose options for the speaker split without looking at its test speaker:
 FSDD without the test speaker (a folder of links under --runs), each of `--dev-speakers` held out in turn and
 trained on the rest (`neurostack train --data fsdd:THAT_FOLDER --split speaker:DEV`).
-Everything is seeded from --seed (same numbers on the CPU for the same seed and torch version). The table is
+Everything is seeded from --seed (same numbers on the CPU for the same seed and torch version); `--seeds 0,1,2`
+trains every run once per seed and adds, for the FSDD speaker split, each model's accuracy per seed and its mean
+over the seeds, compared with the mlp's mean over the same seeds (one test voice is noisy: a seed-to-seed
+spread of several points). The table is
 rewritten after each run, so an interrupted benchmark keeps what it finished; finished runs are reused.
 """
 
@@ -100,7 +103,7 @@ def run_one(name: str, opts: dict, runs: Path, limit: int | None, activity_limit
     data = load_data(cfg, limit=limit, progress=False)
     act = _activity(out, data, activity_limit)
     source = "fsdd-dev" if "_fsdd-without-" in opts["data"] else opts["data"].split(":")[0]
-    return {"name": name, "data": source, "split": opts["split"], "model": opts["model_name"],
+    return {"name": name, "data": source, "split": opts["split"], "model": opts["model_name"], "seed": opts["seed"],
             "test_accuracy": metrics["test_accuracy"], "val_accuracy": metrics["val_accuracy"],
             "params": metrics["params"], "epochs": len(metrics["history"]), "best_epoch": metrics["best_epoch"],
             "epoch_seconds": float(np.mean([h["seconds"] for h in metrics["history"]])),
@@ -113,33 +116,64 @@ def _fmt_int(x: float) -> str:
     return f"{x:,.0f}" if x >= 100 else f"{x:.1f}"
 
 
+def seed_summary(rows: list[dict]) -> list[str]:
+    """Markdown lines: per (data, split) of the speaker split and model, the test accuracy per seed and its mean,
+    and whether it beats the mlp's mean over the same seeds (default variants only; none without two seeds)."""
+    groups: dict[tuple[str, str], dict[str, dict[int, float]]] = {}
+    for r in rows:
+        if r["split"].startswith("speaker") and "~" not in r["name"]:
+            groups.setdefault((r["data"], r["split"]), {}).setdefault(r["model"], {})[r["seed"]] = r["test_accuracy"]
+    lines: list[str] = []
+    for (data, split), models in groups.items():
+        seeds = sorted({s for acc in models.values() for s in acc})
+        if len(seeds) < 2:
+            continue
+        mlp = models.get("mlp", {})
+        mlp_mean = float(np.mean([mlp[s] for s in seeds])) if all(s in mlp for s in seeds) else None
+        lines += ["", f"### {data} {split}: test accuracy per seed and mean", "",
+                  "| model | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | vs the mlp's mean |",
+                  "|---|" + "---|" * (len(seeds) + 2)]
+        for model, acc in models.items():
+            cells = [f"{acc[s]:.3f}" if s in acc else "-" for s in seeds]
+            full = all(s in acc for s in seeds)
+            mean = float(np.mean([acc[s] for s in seeds])) if full else None
+            if model == "mlp" or mean is None or mlp_mean is None:
+                verdict = "(baseline)" if model == "mlp" else "-"
+            else:
+                verdict = f"{mean - mlp_mean:+.3f} ({'beats it' if mean > mlp_mean else 'does not beat it'})"
+            lines.append(f"| {model} | " + " | ".join(cells) + f" | {'-' if mean is None else f'{mean:.3f}'} | {verdict} |")
+    return lines
+
+
 def write_table(rows: list[dict], path: Path, args) -> None:
     lines = [
         "# neurostack model zoo",
         "",
-        f"Seed {args.seed}, epochs {args.epochs or 'model default (30)'}, device {args.device} "
+        f"Seeds {','.join(str(s) for s in args.seeds)}, epochs {args.epochs or 'model default (30)'}, device {args.device} "
         f"({torch.get_num_threads()} threads, {platform.processor() or platform.machine()}), torch {torch.__version__}. "
         f"Spikes, SOPs (synaptic accumulates triggered by events) and MACs (dense input/readout layers) are per "
         f"inference on the test set (`neurostack.train.activity`). Seconds per epoch include the validation pass.",
         "",
-        "| data | split | model | variant | test acc | val acc | params | spikes/inf | SOPs/inf | MACs/inf "
+        "| data | split | model | seed | variant | test acc | val acc | params | spikes/inf | SOPs/inf | MACs/inf "
         "| s/epoch | epochs (best) | train s | view, steps | augmentation |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         variant = r["name"].rsplit("~", 1)[-1] if "~" in r["name"] else "default"
         lines.append(
-            f"| {r['data']} | {r['split']} | {r['model']} | {variant} | {r['test_accuracy']:.3f} | {r['val_accuracy']:.3f} "
+            f"| {r['data']} | {r['split']} | {r['model']} | {r['seed']} | {variant} | {r['test_accuracy']:.3f} | {r['val_accuracy']:.3f} "
             f"| {r['params']:,} | {_fmt_int(r['spikes'])} | {_fmt_int(r['sops'])} | {_fmt_int(r['macs'])} "
             f"| {r['epoch_seconds']:.1f} | {r['epochs']} ({r['best_epoch']}) | {r['train_seconds']:.0f} "
             f"| {r['view']}, {r['steps'] if r['view'] == 'image' else 'frames'} | {r['augment']} |")
-    speaker = [r for r in rows if r["data"] == "fsdd" and r["split"].startswith("speaker") and "~" not in r["name"]]
+    speaker = [r for r in rows if r["data"] == "fsdd" and r["split"].startswith("speaker") and "~" not in r["name"]
+               and r["seed"] == 0]
     if speaker:
         lines += ["", f"Speaker split: the mlp baseline of issue 5 is {MLP_SPEAKER_BASELINE:.3f} "
                       f"(the default mlp, speaker:george, seed 0). "
                   + ", ".join(f"{r['model']} {r['test_accuracy']:.3f}"
                               f"{' (beats it)' if r['test_accuracy'] > MLP_SPEAKER_BASELINE else ''}" for r in speaker)
                   + "."]
+    lines += seed_summary(rows)
     ablation = [r for r in rows if "~" in r["name"]]
     if ablation:
         lines += ["", "## Ablation: regularisation on the FSDD speaker split (test accuracy)", "",
@@ -147,7 +181,7 @@ def write_table(rows: list[dict], path: Path, args) -> None:
                   "no augmentation, dropout or weight decay |", "|---|---|---|---|"]
         by_model: dict[str, dict[str, float]] = {}
         for r in rows:
-            if r["data"] == "fsdd" and r["split"].startswith("speaker"):
+            if r["data"] == "fsdd" and r["split"].startswith("speaker") and r["seed"] == args.seeds[0]:
                 variant = r["name"].rsplit("~", 1)[-1] if "~" in r["name"] else "default"
                 by_model.setdefault(r["model"], {})[variant] = r["test_accuracy"]
         for model, acc in by_model.items():
@@ -167,6 +201,7 @@ def main(argv=None) -> int:
                    help="fsdd-dev: the speakers held out in turn (FSDD without --speaker)")
     p.add_argument("--epochs", type=int, default=None, help="epochs per run [default: each model's default, 30]")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", default=None, help="comma separated seeds, each run once per seed [default: --seed]")
     p.add_argument("--ablation", action="store_true", help="also train without augmentation / regularisation")
     p.add_argument("--limit", type=int, default=None, help="at most N samples per split (a quick smoke run)")
     p.add_argument("--activity-samples", type=int, default=256, help="test samples to count spikes and SOPs on")
@@ -176,6 +211,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", type=Path, default=Path("results.md"))
     args = p.parse_args(argv)
 
+    args.seeds = [int(x) for x in args.seeds.split(",") if x.strip()] if args.seeds else [args.seed]
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in models if m not in MODELS]
     if unknown:
@@ -202,14 +238,14 @@ def main(argv=None) -> int:
                 jobs += [(f"fsdd:{args.fsdd}", split, m, v) for m in models for v in VARIANTS if v != "default"]
         else:
             p.error(f"unknown data set {d}")
-    torch.manual_seed(args.seed)
+    torch.manual_seed(args.seeds[0])
     rows = []
-    for data, split, model, variant in jobs:
+    for seed, (data, split, model, variant) in [(s, job) for s in args.seeds for job in jobs]:
         source = "fsdd-dev" if "_fsdd-without-" in data else data.split(":")[0]
-        tag = f"{source}-{split.replace(':', '-')}-{model}-s{args.seed}"
+        tag = f"{source}-{split.replace(':', '-')}-{model}-s{seed}"
         name = tag if variant == "default" else f"{tag}~{variant}"
         print(f"== {name}", file=sys.stderr, flush=True)
-        opts = _options(data, split, model, args.seed, args.epochs, args.device, args.cache_dir, variant)
+        opts = _options(data, split, model, seed, args.epochs, args.device, args.cache_dir, variant)
         rows.append(run_one(name, opts, args.runs, args.limit, args.activity_samples))
         write_table(rows, args.out, args)
         print(json.dumps({k: v for k, v in rows[-1].items() if k != "name"}), file=sys.stderr, flush=True)
