@@ -70,7 +70,7 @@ def main() -> None:
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Learning rate  [default: 2e-3; delay 5e-3].")
 @click.option("--hidden", default=None,
-              help="Hidden layer sizes, comma separated  [default: 512; adlif 256; delay 256,128].")
+              help="Hidden layer sizes, comma separated  [default: 512; delay 256,128].")
 @click.option("--view", type=click.Choice(["image", "sequence"]), default=None,
               help="image: the whole feature matrix is the input at every step (the reports' set-up); "
                    "sequence: one frame per step (streaming)  [default: image; delay: sequence].")

@@ -49,7 +49,7 @@ MODEL_DEFAULTS: dict[str, dict] = {
     "mlp": {"view": "image", "steps": 25, "hidden": (512,)},
     "csnn": {"view": "image", "steps": 25, "hidden": (512,)},
     "spikformer": {"view": "image", "steps": 4, "tau_mem": 0.002, "dropout": 0.1, "augment": ZOO_AUGMENT},
-    "adlif": {"view": "image", "steps": 25, "hidden": (256,), "grad_clip": 1.0, "tau_out": 0.02, "dropout": 0.2,
+    "adlif": {"view": "image", "steps": 25, "hidden": (512,), "grad_clip": 1.0, "tau_out": 0.02, "dropout": 0.2,
               "readout": "mean", "augment": ZOO_AUGMENT},
     "delay": {"view": "sequence", "hop_s": 0.02, "hidden": (256, 128), "lr": 5e-3, "grad_clip": 1.0, "max_delay": 13,
               "tau_out": 0.02, "dropout": 0.2, "readout": "mean", "augment": ZOO_AUGMENT},
