@@ -40,7 +40,7 @@ from numba import njit, prange
 from neurostack.sim.attention import attention
 from neurostack.sim.plan import K_ATTENTION
 from neurostack.sim.plan import (
-    F_CLEAR_NEW, F_INCLUSIVE, F_LATENCY, F_MULTI, F_NEXT_STEP, F_SPIKING, F_SUBTRACT, F_SYN, F_UPDATE,
+    F_CLEAR_NEW, F_INCLUSIVE, F_LATENCY, F_MULTI, F_NEXT_STEP, F_SPIKING, F_SUBTRACT, F_SYN, F_UNIFORM, F_UPDATE,
     K_AFFINE, K_CONV, K_DELAY, K_INPUT, K_NEURON, K_SCALE, K_SUMPOOL, K_THRESHOLD, P_DECAY, P_GAIN, P_LEAK,
     P_RESET, P_SYN_DECAY, P_SYN_GAIN, P_THRESHOLD, P_V_INIT, S_DECAY_THEN_ADD, S_JUMP_THEN_DECAY, S_NONE,
     U_INC_LI, U_INC_LIF,
@@ -180,25 +180,45 @@ def n_spikes(v, th, inclusive, multi, zero, one):
 
 
 @njit(cache=True)
-def lif_euler(x, n, fp, po, state, so, subtract, inclusive, zero, one, out):
+def lif_euler(x, n, fp, po, state, so, subtract, inclusive, uniform, zero, one, out):
     """The common case of `neuron`, on its own loop: LIF with the increment form, no synaptic current, reset in
-    the same step, at most one spike. The same operations in the same order as the general path.
-    Returns (spikes, neurons with a non-zero input)."""
-    a = fp[po + P_DECAY * n:po + (P_DECAY + 1) * n]
-    g = fp[po + P_GAIN * n:po + (P_GAIN + 1) * n]
-    c = fp[po + P_LEAK * n:po + (P_LEAK + 1) * n]
-    th = fp[po + P_THRESHOLD * n:po + (P_THRESHOLD + 1) * n]
-    v_reset = fp[po + P_RESET * n:po + (P_RESET + 1) * n]
+    the same step, at most one spike. The same operations in the same order as the general path. With uniform
+    parameters (one tau, threshold and reset for the layer, the usual case) they are read once, as scalars:
+    three memory streams per neuron instead of eight. Returns (spikes, neurons with a non-zero input)."""
     v = state[so:so + n]
+    if uniform:
+        a = fp[po + P_DECAY * n]
+        g = fp[po + P_GAIN * n]
+        c = fp[po + P_LEAK * n]
+        th = fp[po + P_THRESHOLD * n]
+        v_reset = fp[po + P_RESET * n]
+        spikes = 0
+        driven = 0
+        for k in range(n):  # the loop below, with scalars
+            vk = v[k]
+            xk = x[k]
+            driven += xk != zero
+            v_new = vk + a * ((g * xk + c) - vk)
+            over = v_new >= th if inclusive else v_new > th
+            v_after = v_new - th if subtract else v_reset
+            out[k] = one if over else zero
+            v[k] = v_after if over else v_new
+            spikes += over
+        return spikes, driven
+    a_all = fp[po + P_DECAY * n:po + (P_DECAY + 1) * n]
+    g_all = fp[po + P_GAIN * n:po + (P_GAIN + 1) * n]
+    c_all = fp[po + P_LEAK * n:po + (P_LEAK + 1) * n]
+    th_all = fp[po + P_THRESHOLD * n:po + (P_THRESHOLD + 1) * n]
+    reset_all = fp[po + P_RESET * n:po + (P_RESET + 1) * n]
     spikes = 0
     driven = 0
     for k in range(n):  # written with selects, not branches, so that the loop vectorises
         vk = v[k]
         xk = x[k]
         driven += xk != zero
-        v_new = vk + a[k] * ((g[k] * xk + c[k]) - vk)
-        over = v_new >= th[k] if inclusive else v_new > th[k]
-        v_after = v_new - th[k] if subtract else v_reset[k]
+        v_new = vk + a_all[k] * ((g_all[k] * xk + c_all[k]) - vk)
+        over = v_new >= th_all[k] if inclusive else v_new > th_all[k]
+        v_after = v_new - th_all[k] if subtract else reset_all[k]
         out[k] = one if over else zero
         v[k] = v_after if over else v_new
         spikes += over
@@ -209,15 +229,37 @@ def lif_euler(x, n, fp, po, state, so, subtract, inclusive, zero, one, out):
 def list_nonzero(x, n, zero, ev, most):
     """Write the indices of the non-zero entries of x[:n] to ev, in increasing order, stopping after `most`
     (when their number is known, e.g. a neuron's spikes); returns how many. (A pass of its own: a store at a
-    moving index inside the neuron loop would stop that loop vectorising.)"""
+    moving index inside the neuron loop would stop that loop vectorising.)
+
+    Sparse input is the common case, and a branch per entry mispredicts at every spike: blocks of 64 entries,
+    then of 8, are tested at once (loops that vectorise), and only an 8-block holding a non-zero entry is
+    listed, without a branch (each index is stored; the count advances on a non-zero, so a store never goes
+    past the entry's own index). About twice as fast as a plain loop at 1-30 % non-zero."""
     count = 0
-    for k in range(n):
-        if count == most:
+    full = n - n % 64
+    for b0 in range(0, full, 64):
+        if count >= most:
             break
+        block = x[b0:b0 + 64]
+        hit = 0
+        for j in range(64):
+            hit |= block[j] != zero
+        if not hit:
+            continue
+        for s0 in range(0, 64, 8):
+            part = block[s0:s0 + 8]
+            hit = 0
+            for j in range(8):
+                hit |= part[j] != zero
+            if hit:
+                for j in range(8):
+                    ev[count] = b0 + s0 + j
+                    count += part[j] != zero
+    for k in range(full, n):
         if x[k] != zero:
             ev[count] = k
             count += 1
-    return count
+    return min(count, most)
 
 
 @njit(cache=True)
@@ -235,7 +277,7 @@ def neuron(x, n, ip, io, fp, po, state, so, zero, one, out, ev):
     subtract, next_step, inclusive = ip[io + F_SUBTRACT], ip[io + F_NEXT_STEP], ip[io + F_INCLUSIVE]
     multi, latency, clear_new = ip[io + F_MULTI], ip[io + F_LATENCY], ip[io + F_CLEAR_NEW]
     if update == U_INC_LIF and syn == S_NONE and spiking and not (next_step or latency or multi):
-        count, driven = lif_euler(x, n, fp, po, state, so, subtract, inclusive, zero, one, out)
+        count, driven = lif_euler(x, n, fp, po, state, so, subtract, inclusive, ip[io + F_UNIFORM], zero, one, out)
         return count, list_nonzero(out, n, zero, ev, count), driven
     spikes = 0
     emitters = 0 if spiking else -1  # LI, CubaLI and I output voltages: no event list
@@ -433,11 +475,14 @@ def scan_events(x, ev, n_ev, fanout, c0, last, last_ev, last_n, zero, one):
 
 
 @njit(cache=True)
-def all_finite(x):
-    """Whether every entry of the 1-D array x is finite (no NaN, no inf)."""
+def copy_finite(x, n, out):
+    """out[:n] = x[:n]; whether every value is finite (no NaN, no inf), tested in the same pass (vectorises)."""
     bad = 0
-    for i in range(x.shape[0]):
-        bad += not np.isfinite(x[i])
+    for i in range(n):
+        v = x[i]
+        out[i] = v
+        d = v - v  # 0 for a finite value, NaN for NaN and +-inf
+        bad |= d != d
     return bad == 0
 
 
@@ -446,10 +491,11 @@ def all_finite(x):
 def simulate_sample(x, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
                     st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
                     rec_node, rec_off, rec, vrec_node, vrec_src, vrec_off, vrec,
-                    cnt_off, fanout, sops, macs, events, spikes, driven):
+                    cnt_off, fanout, sops, macs, events, spikes, driven, status):
     """Run one sample x (T, n_input) through the plan; record node outputs into rec (T, R) and voltages into
     vrec (T, V). Counters (T', n_nodes), T' = T or 1 (not per step): operations of synaptic nodes as SOPs or
-    MACs (see counters.py), their non-zero inputs (events), spikes emitted, and neurons driven by input."""
+    MACs (see counters.py), their non-zero inputs (events), spikes emitted, and neurons driven by input.
+    status[0]: 0, or 1 + the step at which the input held a NaN or an infinity (the sample stops there)."""
     zero = fparams[0]
     one = fparams[1]
     n_nodes = kinds.shape[0]
@@ -481,12 +527,12 @@ def simulate_sample(x, kinds, out_off, out_len, in_len, src_ptr, src_node, src_p
             n = out_len[k]
             out = buf[o0:o0 + n]
             if kind == K_INPUT:
-                # a static input (an image view presented for many steps) is neither copied nor compared again
+                # a static input (an image view presented for many steps) is neither copied nor checked again
                 input_same = t > 0 and unchanged(x[t], n, x[t - 1], 0)
                 if not input_same:
-                    xt = x[t]
-                    for i in range(n):
-                        out[i] = xt[i]
+                    if not copy_finite(x[t], n, out):
+                        status[0] = t + 1  # run() reports the sample and step; the rest of the sample is moot
+                        return
                     n_ev[k] = -1  # listed by the first Affine that reads it (none may: a Conv scans it itself)
                 continue
             # the node's input: one source read in place, else the sum of all its sources in file order
@@ -592,24 +638,36 @@ def simulate_sample(x, kinds, out_off, out_len, in_len, src_ptr, src_node, src_p
 def run_parallel(inputs, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
                  st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
                  rec_node, rec_off, rec, vrec_node, vrec_src, vrec_off, vrec,
-                 cnt_off, fanout, sops, macs, events, spikes, driven):
-    """simulate_sample for every sample of inputs (N, T, n_input), samples spread over numba's threads."""
+                 cnt_off, fanout, sops, macs, events, spikes, driven, status):
+    """simulate_sample for every sample of inputs (N, T, n_input), samples spread over numba's threads.
+    Returns the first sample whose input held a NaN or an infinity (its status[s, 0] says the step), or -1."""
     for s in prange(inputs.shape[0]):
         simulate_sample(inputs[s], kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
                         st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
                         rec_node, rec_off, rec[s], vrec_node, vrec_src, vrec_off, vrec[s],
-                        cnt_off, fanout, sops[s], macs[s], events[s], spikes[s], driven[s])
+                        cnt_off, fanout, sops[s], macs[s], events[s], spikes[s], driven[s], status[s])
+    return first_failed(status)
 
 
 @njit(cache=True)
 def run_serial(inputs, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
                st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
                rec_node, rec_off, rec, vrec_node, vrec_src, vrec_off, vrec,
-               cnt_off, fanout, sops, macs, events, spikes, driven):
+               cnt_off, fanout, sops, macs, events, spikes, driven, status):
     """run_parallel on the calling thread: streaming one sample, or when asked not to run in parallel (starting
     the thread pool costs more than a short sample)."""
     for s in range(inputs.shape[0]):
         simulate_sample(inputs[s], kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
                         st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
                         rec_node, rec_off, rec[s], vrec_node, vrec_src, vrec_off, vrec[s],
-                        cnt_off, fanout, sops[s], macs[s], events[s], spikes[s], driven[s])
+                        cnt_off, fanout, sops[s], macs[s], events[s], spikes[s], driven[s], status[s])
+    return first_failed(status)
+
+
+@njit(cache=True)
+def first_failed(status):
+    """The first sample with a non-zero status[s, 0], or -1."""
+    for s in range(status.shape[0]):
+        if status[s, 0] != 0:
+            return s
+    return -1

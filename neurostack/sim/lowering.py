@@ -603,6 +603,18 @@ def lower(graph: nir.NIRGraph, *, dt: float | None = None, convention: str = "sp
     return _pack(res, conv, dt, np.dtype(precision), initial_v or conv.v_init)
 
 
+ALIGN = 16  # values: node outputs and parameter blocks start at multiples of 64 bytes (float32; 128 for float64)
+
+
+def aligned(a: np.ndarray, boundary: int = 64) -> np.ndarray:
+    """A copy of the 1-D array `a` whose data starts at a multiple of `boundary` bytes."""
+    raw = np.empty(a.nbytes + boundary, np.uint8)
+    start = -raw.ctypes.data % boundary
+    out = raw[start:start + a.nbytes].view(a.dtype)
+    out[:] = a
+    return out
+
+
 class _Packer:
     """Collects flat parameter / state arrays while nodes are lowered one by one."""
 
@@ -615,12 +627,24 @@ class _Packer:
         self.st_len = 0
 
     def floats(self, *arrays) -> int:
+        self._align()
         off = self.fp_len
         for a in arrays:
             a = np.ascontiguousarray(np.asarray(a).astype(self.dtype).ravel())
             self.fp.append(a)
             self.fp_len += a.size
         return off
+
+    def _align(self) -> None:
+        """Start the next block at a multiple of ALIGN values (vector loads of a weight row stay aligned)."""
+        pad = -self.fp_len % ALIGN
+        if pad:
+            self.fp.append(np.zeros(pad, self.dtype))
+            self.fp_len += pad
+
+    def packed_floats(self) -> np.ndarray:
+        """fparams, its first value at a 64-byte boundary (numpy only promises 16)."""
+        return aligned(np.concatenate(self.fp).astype(self.dtype))
 
     def ints(self, values) -> int:
         off = self.ip_len
@@ -644,7 +668,7 @@ def _pack(res: Resolved, conv: Convention, dt: float | None, dtype: np.dtype, v_
     kinds = np.zeros(n_nodes, np.int64)
     out_len = np.array([int(np.prod(res.nodes[n].shape)) for n in names], np.int64)
     in_len = np.array([int(np.prod(res.nodes[n].in_shape)) for n in names], np.int64)
-    out_off = np.concatenate([[0], np.cumsum(out_len)[:-1]]).astype(np.int64)
+    out_off = np.concatenate([[0], np.cumsum(-(-out_len // ALIGN) * ALIGN)[:-1]]).astype(np.int64)  # aligned
     fp_off = np.zeros(n_nodes, np.int64)
     ip_off = np.zeros(n_nodes, np.int64)
     st_off = np.zeros(n_nodes, np.int64)
@@ -691,7 +715,7 @@ def _pack(res: Resolved, conv: Convention, dt: float | None, dtype: np.dtype, v_
         kinds=kinds, out_off=out_off, out_len=out_len, in_len=in_len, src_ptr=src_ptr,
         src_node=np.asarray(src_node, np.int64), src_prev=np.asarray(src_prev, np.int64),
         fp_off=fp_off, ip_off=ip_off, st_off=st_off, st_len=st_len, v_off=v_off,
-        fparams=np.concatenate(pk.fp).astype(dtype),
+        fparams=pk.packed_floats(),
         iparams=np.concatenate(pk.ip).astype(np.int64) if pk.ip else np.zeros(1, np.int64),
         prev_nodes=np.asarray(prev_nodes, np.int64), max_in=max_in,
         extra={"on_cycle": sorted(res.on_cycle), "input_declared": res.input_declared},
@@ -849,6 +873,8 @@ def _lower_neuron(fn: FlatNode, res: Resolved, conv: Convention, dt, dtype, v_in
                for a in (P.P_DECAY, P.P_GAIN, P.P_LEAK, P.P_SYN_DECAY, P.P_SYN_GAIN, P.P_V_INIT)):
         raise NeurostackError(f"node '{fn.name}': with dt = {dt:g} s its discretised parameters are not finite in "
                               f"{dtype.name}: check dt and the time constants")
+    shared = (P.P_DECAY, P.P_GAIN, P.P_LEAK, P.P_THRESHOLD, P.P_RESET)
+    f[P.F_UNIFORM] = int(n > 0 and all(np.all(arrays[a] == arrays[a][0]) for a in shared))
     fo = pk.floats(*arrays)
     io = pk.ints(f)
     return P.K_NEURON, fo, io, n * (2 if has_syn else 1)

@@ -75,10 +75,8 @@ def _check_inputs(plan: Plan, inputs) -> np.ndarray:
         big = np.abs(x[np.isfinite(x)], dtype=np.float64).max(initial=0.0)
         if big > np.finfo(plan.dtype).max:
             raise NeurostackError(f"inputs hold values up to {big:.3g}, out of the range of {plan.dtype}")
-    x = np.ascontiguousarray(x.reshape(x.shape[0], x.shape[1], -1), dtype=plan.dtype)
-    if not kernels.all_finite(x.reshape(-1)):
-        raise NeurostackError("inputs hold NaN or infinite values")
-    return x
+    # NaN and infinities are caught by the kernels, which test each new input step as they copy it
+    return np.ascontiguousarray(x.reshape(x.shape[0], x.shape[1], -1), dtype=plan.dtype)
 
 
 @dataclass
@@ -126,7 +124,7 @@ def _layout(plan: Plan, record: frozenset | None, record_voltages: bool) -> _Lay
             rec_nodes=np.asarray(rec_nodes, np.int64), rec_off=_offsets(rec_len), rec_len=rec_len,
             v_nodes=np.asarray(v_nodes, np.int64), v_src=plan.v_off[v_nodes].astype(np.int64),
             v_off=_offsets(v_len), v_len=v_len, rec_total=sum(rec_len), v_total=sum(v_len),
-            total_out=int(plan.out_len.sum()), total_state=int(plan.st_len.sum()), spiking=plan.spiking_nodes,
+            total_out=int((plan.out_off + plan.out_len).max(initial=0)), total_state=int(plan.st_len.sum()), spiking=plan.spiking_nodes,
             rec_views=_views(plan, rec_nodes, rec_len), v_views=_views(plan, v_nodes, v_len))
     return plan.extra[key]
 
@@ -150,22 +148,26 @@ def run(plan: Plan, inputs: np.ndarray, *, record_voltages: bool = False, parall
     x = _check_inputs(plan, inputs)
     n_samples, steps = x.shape[:2]
     threads = numba.get_num_threads() if parallel and n_samples > 1 else 1
-    check_run(plan, n_samples, steps, record_voltages=record_voltages, count_per_step=count_per_step, record=record,
+    wanted = None if record is None else frozenset(record)
+    check_run(plan, n_samples, steps, record_voltages=record_voltages, count_per_step=count_per_step, record=wanted,
               hint="; run fewer samples at a time", threads=threads)
     names = plan.node_names
-    lay = _layout(plan, None if record is None else frozenset(record), record_voltages)
+    lay = _layout(plan, wanted, record_voltages)
     dtype = plan.fparams.dtype
     rec = np.zeros((n_samples, steps, lay.rec_total), dtype)
     vrec = np.zeros((n_samples, steps if lay.v_len else 0, lay.v_total), dtype)
     tables, cnt_off, fanout = _count_tables(plan)
     count_shape = (n_samples, steps if count_per_step else 1, len(names))
     sops, macs, events, spikes, driven = np.zeros((5, *count_shape), np.int64)
+    status = np.zeros((n_samples, 1), np.int64)  # 1 + the step of a NaN / inf input, per sample
 
     driver = kernels.run_parallel if threads > 1 else kernels.run_serial
-    driver(x, plan.kinds, plan.out_off, plan.out_len, plan.in_len, plan.src_ptr, plan.src_node, plan.src_prev,
+    failed = driver(x, plan.kinds, plan.out_off, plan.out_len, plan.in_len, plan.src_ptr, plan.src_node, plan.src_prev,
            plan.fp_off, plan.ip_off, plan.st_off, plan.st_len, plan.fparams, plan.iparams, plan.prev_nodes,
            lay.total_out, lay.total_state, int(plan.max_in), lay.rec_nodes, lay.rec_off, rec,
-           lay.v_nodes, lay.v_src, lay.v_off, vrec, cnt_off, fanout, sops, macs, events, spikes, driven)
+           lay.v_nodes, lay.v_src, lay.v_off, vrec, cnt_off, fanout, sops, macs, events, spikes, driven, status)
+    if failed >= 0:
+        raise NeurostackError(f"inputs hold NaN or infinite values (sample {failed}, step {status[failed, 0] - 1})")
 
     outputs = {name: rec[:, :, o0:o1].reshape(n_samples, steps, *shape) for name, o0, o1, shape in lay.rec_views}
     voltages = {name: vrec[:, :, o0:o1].reshape(n_samples, steps, *shape) for name, o0, o1, shape in lay.v_views}

@@ -155,6 +155,23 @@ def test_inputs_of_the_wrong_shape_or_not_finite():
         run(plan, bad)
 
 
+@pytest.mark.parametrize("parallel", [False, True])
+def test_a_nan_input_is_reported_with_its_sample_and_step(parallel):
+    """The kernels test each new input step as they copy it: a NaN after steps of a repeated (static) input, in
+    the third of four samples, is still found, and named."""
+    plan = lower(_mlp(), dt=1e-3)
+    x = np.ones((4, 12, 2), np.float32)
+    x[2, 7, 0] = np.nan
+    with pytest.raises(NeurostackError) as exc:
+        run(plan, x, parallel=parallel)
+    assert _one_line(exc) == "inputs hold NaN or infinite values (sample 2, step 7)"
+    x[2, 7, 0] = -np.inf
+    with pytest.raises(NeurostackError, match=r"\(sample 2, step 7\)"):
+        run(plan, x, parallel=parallel)
+    x[2, 7, 0] = 1.0
+    assert run(plan, x, parallel=parallel).output.shape == (4, 12, 3)
+
+
 def test_bad_options():
     with pytest.raises(NeurostackError, match="unknown convention 'brian'"):
         lower(_mlp(), convention="brian")
