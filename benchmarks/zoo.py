@@ -66,6 +66,11 @@ def dev_folder(fsdd: Path, exclude: str, runs: Path) -> Path:
     return folder
 
 
+def data_source(data: str) -> str:
+    """The data set a --data value names in the table: fsdd-dev for a dev_folder, else the part before ':'."""
+    return "fsdd-dev" if "_fsdd-without-" in data else data.split(":")[0]
+
+
 def _activity(run_dir: Path, data, limit: int) -> dict:
     from neurostack.inputs import encode_for_eval
     from neurostack.train.activity import count_activity
@@ -102,8 +107,7 @@ def run_one(name: str, opts: dict, runs: Path, limit: int | None, activity_limit
     cfg = read_config(paths)
     data = load_data(cfg, limit=limit, progress=False)
     act = _activity(out, data, activity_limit)
-    source = "fsdd-dev" if "_fsdd-without-" in opts["data"] else opts["data"].split(":")[0]
-    return {"name": name, "data": source, "split": opts["split"], "model": opts["model_name"], "seed": opts["seed"],
+    return {"name": name, "data": data_source(opts["data"]), "split": opts["split"], "model": opts["model_name"], "seed": opts["seed"],
             "test_accuracy": metrics["test_accuracy"], "val_accuracy": metrics["val_accuracy"],
             "params": metrics["params"], "epochs": len(metrics["history"]), "best_epoch": metrics["best_epoch"],
             "epoch_seconds": float(np.mean([h["seconds"] for h in metrics["history"]])),
@@ -241,8 +245,7 @@ def main(argv=None) -> int:
     torch.manual_seed(args.seeds[0])
     rows = []
     for seed, (data, split, model, variant) in [(s, job) for s in args.seeds for job in jobs]:
-        source = "fsdd-dev" if "_fsdd-without-" in data else data.split(":")[0]
-        tag = f"{source}-{split.replace(':', '-')}-{model}-s{seed}"
+        tag = f"{data_source(data)}-{split.replace(':', '-')}-{model}-s{seed}"
         name = tag if variant == "default" else f"{tag}~{variant}"
         print(f"== {name}", file=sys.stderr, flush=True)
         opts = _options(data, split, model, seed, args.epochs, args.device, args.cache_dir, variant)

@@ -40,7 +40,7 @@ from numba import njit, prange
 from neurostack.sim.attention import attention
 from neurostack.sim.plan import K_ATTENTION
 from neurostack.sim.plan import (
-    F_CLEAR_NEW, F_INCLUSIVE, F_LATENCY, F_MULTI, F_NEXT_STEP, F_SPIKING, F_SUBTRACT, F_SYN, F_UNIFORM, F_UPDATE,
+    F_CLEAR_NEW, F_INCLUSIVE, F_LATENCY, F_MULTI, F_NEXT_STEP, F_SPIKING, F_SUBTRACT, F_SYN, F_UPDATE,
     K_AFFINE, K_CONV, K_DELAY, K_INPUT, K_NEURON, K_SCALE, K_SUMPOOL, K_THRESHOLD, P_DECAY, P_GAIN, P_LEAK,
     P_RESET, P_SYN_DECAY, P_SYN_GAIN, P_THRESHOLD, P_V_INIT, S_DECAY_THEN_ADD, S_JUMP_THEN_DECAY, S_NONE,
     U_INC_LI, U_INC_LIF,
@@ -180,45 +180,25 @@ def n_spikes(v, th, inclusive, multi, zero, one):
 
 
 @njit(cache=True)
-def lif_euler(x, n, fp, po, state, so, subtract, inclusive, uniform, zero, one, out):
+def lif_euler(x, n, fp, po, state, so, subtract, inclusive, zero, one, out):
     """The common case of `neuron`, on its own loop: LIF with the increment form, no synaptic current, reset in
-    the same step, at most one spike. The same operations in the same order as the general path. With uniform
-    parameters (one tau, threshold and reset for the layer, the usual case) they are read once, as scalars:
-    three memory streams per neuron instead of eight. Returns (spikes, neurons with a non-zero input)."""
+    the same step, at most one spike. The same operations in the same order as the general path.
+    Returns (spikes, neurons with a non-zero input)."""
+    a = fp[po + P_DECAY * n:po + (P_DECAY + 1) * n]
+    g = fp[po + P_GAIN * n:po + (P_GAIN + 1) * n]
+    c = fp[po + P_LEAK * n:po + (P_LEAK + 1) * n]
+    th = fp[po + P_THRESHOLD * n:po + (P_THRESHOLD + 1) * n]
+    v_reset = fp[po + P_RESET * n:po + (P_RESET + 1) * n]
     v = state[so:so + n]
-    if uniform:
-        a = fp[po + P_DECAY * n]
-        g = fp[po + P_GAIN * n]
-        c = fp[po + P_LEAK * n]
-        th = fp[po + P_THRESHOLD * n]
-        v_reset = fp[po + P_RESET * n]
-        spikes = 0
-        driven = 0
-        for k in range(n):  # the loop below, with scalars
-            vk = v[k]
-            xk = x[k]
-            driven += xk != zero
-            v_new = vk + a * ((g * xk + c) - vk)
-            over = v_new >= th if inclusive else v_new > th
-            v_after = v_new - th if subtract else v_reset
-            out[k] = one if over else zero
-            v[k] = v_after if over else v_new
-            spikes += over
-        return spikes, driven
-    a_all = fp[po + P_DECAY * n:po + (P_DECAY + 1) * n]
-    g_all = fp[po + P_GAIN * n:po + (P_GAIN + 1) * n]
-    c_all = fp[po + P_LEAK * n:po + (P_LEAK + 1) * n]
-    th_all = fp[po + P_THRESHOLD * n:po + (P_THRESHOLD + 1) * n]
-    reset_all = fp[po + P_RESET * n:po + (P_RESET + 1) * n]
     spikes = 0
     driven = 0
     for k in range(n):  # written with selects, not branches, so that the loop vectorises
         vk = v[k]
         xk = x[k]
         driven += xk != zero
-        v_new = vk + a_all[k] * ((g_all[k] * xk + c_all[k]) - vk)
-        over = v_new >= th_all[k] if inclusive else v_new > th_all[k]
-        v_after = v_new - th_all[k] if subtract else reset_all[k]
+        v_new = vk + a[k] * ((g[k] * xk + c[k]) - vk)
+        over = v_new >= th[k] if inclusive else v_new > th[k]
+        v_after = v_new - th[k] if subtract else v_reset[k]
         out[k] = one if over else zero
         v[k] = v_after if over else v_new
         spikes += over
@@ -277,7 +257,7 @@ def neuron(x, n, ip, io, fp, po, state, so, zero, one, out, ev):
     subtract, next_step, inclusive = ip[io + F_SUBTRACT], ip[io + F_NEXT_STEP], ip[io + F_INCLUSIVE]
     multi, latency, clear_new = ip[io + F_MULTI], ip[io + F_LATENCY], ip[io + F_CLEAR_NEW]
     if update == U_INC_LIF and syn == S_NONE and spiking and not (next_step or latency or multi):
-        count, driven = lif_euler(x, n, fp, po, state, so, subtract, inclusive, ip[io + F_UNIFORM], zero, one, out)
+        count, driven = lif_euler(x, n, fp, po, state, so, subtract, inclusive, zero, one, out)
         return count, list_nonzero(out, n, zero, ev, count), driven
     spikes = 0
     emitters = 0 if spiking else -1  # LI, CubaLI and I output voltages: no event list

@@ -873,8 +873,6 @@ def _lower_neuron(fn: FlatNode, res: Resolved, conv: Convention, dt, dtype, v_in
                for a in (P.P_DECAY, P.P_GAIN, P.P_LEAK, P.P_SYN_DECAY, P.P_SYN_GAIN, P.P_V_INIT)):
         raise NeurostackError(f"node '{fn.name}': with dt = {dt:g} s its discretised parameters are not finite in "
                               f"{dtype.name}: check dt and the time constants")
-    shared = (P.P_DECAY, P.P_GAIN, P.P_LEAK, P.P_THRESHOLD, P.P_RESET)
-    f[P.F_UNIFORM] = int(n > 0 and all(np.all(arrays[a] == arrays[a][0]) for a in shared))
     fo = pk.floats(*arrays)
     io = pk.ints(f)
     return P.K_NEURON, fo, io, n * (2 if has_syn else 1)

@@ -90,7 +90,7 @@ def run_bytes(plan: "Plan", n_samples: int, steps: int, *, record_voltages: bool
         rec_len = sum(int(plan.out_len[i]) for i, n in enumerate(names) if n in wanted)
         v_len = sum(int(plan.out_len[i]) for i in range(len(names)) if plan.v_off[i] >= 0) if record_voltages else 0
         in_len = int(plan.out_len[names.index(plan.input_name)])
-        per_thread = 2 * int((plan.out_off + plan.out_len).max(initial=0)) + int(plan.st_len.sum()) + int(plan.max_in) + int(plan.in_len.sum())
+        per_thread = 2 * plan.buffer_len + int(plan.st_len.sum()) + int(plan.max_in) + int(plan.in_len.sum())
         plan.extra[key] = (rec_len + v_len + in_len, per_thread)
     per_step, per_thread = plan.extra[key]
     total = n_samples * steps * per_step * itemsize

@@ -48,8 +48,7 @@ F_INCLUSIVE = 5  # 1: spike when v >= v_threshold; 0: when v > v_threshold
 F_MULTI = 6  # 1: floor(v/v_threshold) spikes per step; 0: at most one
 F_LATENCY = 7  # 1: emit the previous step's spike decision (Spyx)
 F_CLEAR_NEW = 8  # with value reset at the next step: 1 clears the new v (input lost), 0 the old v
-F_UNIFORM = 9  # 1: decay, gain, leak, threshold and reset are the same for every neuron (read as scalars)
-N_NEURON_FLAGS = 10
+N_NEURON_FLAGS = 9
 
 U_INC_LIF = 0  # v' = v + a*((g*x + v_leak) - v)          (Norse LIFBox)
 U_INC_LI = 1  # v' = v + a*((v_leak - v) + g*x)           (Norse LIBox, LIFCell)
@@ -117,6 +116,11 @@ class Plan:
     @property
     def dtype(self) -> np.dtype:
         return np.dtype(self.precision)
+
+    @property
+    def buffer_len(self) -> int:
+        """Length of the per-step output buffer: node outputs start at aligned offsets, so gaps are included."""
+        return int((self.out_off + self.out_len).max(initial=0))
 
     @property
     def spiking_nodes(self) -> list[str]:

@@ -124,7 +124,7 @@ def _layout(plan: Plan, record: frozenset | None, record_voltages: bool) -> _Lay
             rec_nodes=np.asarray(rec_nodes, np.int64), rec_off=_offsets(rec_len), rec_len=rec_len,
             v_nodes=np.asarray(v_nodes, np.int64), v_src=plan.v_off[v_nodes].astype(np.int64),
             v_off=_offsets(v_len), v_len=v_len, rec_total=sum(rec_len), v_total=sum(v_len),
-            total_out=int((plan.out_off + plan.out_len).max(initial=0)), total_state=int(plan.st_len.sum()), spiking=plan.spiking_nodes,
+            total_out=plan.buffer_len, total_state=int(plan.st_len.sum()), spiking=plan.spiking_nodes,
             rec_views=_views(plan, rec_nodes, rec_len), v_views=_views(plan, v_nodes, v_len))
     return plan.extra[key]
 
@@ -162,10 +162,11 @@ def run(plan: Plan, inputs: np.ndarray, *, record_voltages: bool = False, parall
     status = np.zeros((n_samples, 1), np.int64)  # 1 + the step of a NaN / inf input, per sample
 
     driver = kernels.run_parallel if threads > 1 else kernels.run_serial
-    failed = driver(x, plan.kinds, plan.out_off, plan.out_len, plan.in_len, plan.src_ptr, plan.src_node, plan.src_prev,
-           plan.fp_off, plan.ip_off, plan.st_off, plan.st_len, plan.fparams, plan.iparams, plan.prev_nodes,
-           lay.total_out, lay.total_state, int(plan.max_in), lay.rec_nodes, lay.rec_off, rec,
-           lay.v_nodes, lay.v_src, lay.v_off, vrec, cnt_off, fanout, sops, macs, events, spikes, driven, status)
+    failed = driver(x, plan.kinds, plan.out_off, plan.out_len, plan.in_len, plan.src_ptr, plan.src_node,
+                    plan.src_prev, plan.fp_off, plan.ip_off, plan.st_off, plan.st_len, plan.fparams, plan.iparams,
+                    plan.prev_nodes, lay.total_out, lay.total_state, int(plan.max_in), lay.rec_nodes, lay.rec_off,
+                    rec, lay.v_nodes, lay.v_src, lay.v_off, vrec, cnt_off, fanout, sops, macs, events, spikes,
+                    driven, status)
     if failed >= 0:
         raise NeurostackError(f"inputs hold NaN or infinite values (sample {failed}, step {status[failed, 0] - 1})")
 

@@ -130,8 +130,6 @@ def freq_shift(x: np.ndarray, rng: np.random.Generator, max_shift: float) -> np.
     return _resample(x, src, axis=2, fill_edge=True)
 
 
-# The mel filterbank the features use by default (`neurostack.data.features.FeatureConfig`: fmin, fmax).
-VTLP_FMIN, VTLP_FMAX = 20.0, 4000.0
 VTLP_CUTOFF = 0.85  # the warp is f -> a f up to VTLP_CUTOFF * fmax * min(a, 1) / a, then linear to fmax -> fmax
 
 
@@ -145,16 +143,22 @@ def vtlp_source_hz(f_out: np.ndarray, alpha: np.ndarray, fmax: float) -> np.ndar
     return np.where(f_out <= alpha * f_b, low, high)
 
 
-def vtlp(x: np.ndarray, rng: np.random.Generator, max_warp: float, fmin: float = VTLP_FMIN,
-         fmax: float = VTLP_FMAX) -> np.ndarray:
+def vtlp(x: np.ndarray, rng: np.random.Generator, max_warp: float, fmin: float | None = None,
+         fmax: float | None = None) -> np.ndarray:
     """Vocal-tract-length perturbation of mel features x (B, frames, bins): each sample's frequency axis is
     warped by a factor a uniform in [1 - max_warp, 1 + max_warp] (a > 1 moves energy to higher bands, as a
     shorter vocal tract does). Band k (centre frequency c_k of a librosa mel filterbank over [fmin, fmax] Hz,
     the features' default) takes the value, interpolated linearly between bands, at the frequency the warp
-    maps onto c_k (`vtlp_source_hz`); the edge bands repeat beyond the ends."""
+    maps onto c_k (`vtlp_source_hz`); the edge bands repeat beyond the ends. fmin / fmax default to the
+    features' own (`neurostack.data.features.FeatureConfig`)."""
     if max_warp <= 0:
         return x
     import librosa
+
+    from neurostack.data.features import FeatureConfig
+
+    fmin = FeatureConfig.fmin if fmin is None else fmin
+    fmax = FeatureConfig.fmax if fmax is None else fmax
 
     n = x.shape[2]
     mels = librosa.hz_to_mel(np.array([fmin, fmax]))
