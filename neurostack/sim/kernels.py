@@ -9,14 +9,15 @@ Event-driven synapses: Affine / Linear / Conv / pooling walk over their input an
 entries (spikes, or spike counts), adding that entry's weight column / kernel footprint scaled by its value;
 a real-valued input (e.g. audio features) has (almost) no zeros and costs the same as a dense product.
 Synaptic nodes are stateless, so when a node's input is exactly the previous step's (a static input presented
-for many steps, silence) its output is left as it was: no work, the same bits. Spiking nodes (and the Input
-node, for each new input, when an Affine reads it) also list the indices of their non-zero outputs
+for many steps, silence) its output is the previous step's: no work, the same bits. Spiking nodes (and a sparse
+Input node, for each new input, when an Affine reads it) also list the indices of their non-zero outputs
 (increasing), and an Affine fed by one of them reads that list instead of scanning its whole input: counting,
-the unchanged test and the sums then cost per event, not per input.
+the unchanged test and the sums then cost per event, not per input, in one pass.
 The time loop counts, per node, input events, operations (SOPs / MACs, with the fan-out tables of
 counters.py; counted whether or not work was skipped, as the definitions in neurostack/energy/workload.py
 say), spikes and driven neurons. Loops run over slice views (buf[a:b]), not offset indices (buf[a + i]):
-only the former vectorise.
+only the former vectorise. Time runs in blocks of steps, node by node (simulate_sample): the results are
+those of one step at a time.
 
 Numba caches the compiled kernels (cache=True) and checks only this file for changes: after editing the
 attention kernel (attention.py) or the constants of plan.py, delete neurostack/sim/__pycache__/*.nb[ic].
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from neurostack.sim.attention import attention
 from neurostack.sim.plan import K_ATTENTION
@@ -63,18 +65,39 @@ def affine(x, n_in, n_out, fp, po, out):
 
 
 @njit(cache=True)
-def affine_events(x, ev, n_ev, n_in, n_out, fp, po, out):
+def affine_events(x, ev, n_ev, n_in, n_out, fp, po, fan, one, out):
     """affine() when the non-zero inputs are known: their indices ev[:n_ev], increasing (the same sums, in the
-    same order, without reading the zeros)."""
+    same order, without reading the zeros), counted in the same call: each event j reaches fan[j] non-zero
+    weights. Returns (operations, whether every value was -1 or 1: then they are SOPs, else MACs).
+
+    Four columns are added per pass over `out`, each output still summing them one after the other
+    (((out + x0 w0) + x1 w1) + ...), so the bits are those of one column at a time, with a quarter of the loads
+    and stores of `out`."""
     bias = fp[po:po + n_out]
     for i in range(n_out):
         out[i] = bias[i]
     w = fp[po + n_out:po + n_out + n_in * n_out].reshape((n_in, n_out))
+    ops = 0
+    other = 0  # values outside {-1, 1}
     for e in range(n_ev):
-        j = ev[e]
-        xj = x[j]
+        xj = x[ev[e]]
+        ops += fan[ev[e]]
+        other += (xj != one) & (xj != -one)
+    e = 0
+    while e + 4 <= n_ev:
+        j0, j1, j2, j3 = ev[e], ev[e + 1], ev[e + 2], ev[e + 3]
+        x0, x1, x2, x3 = x[j0], x[j1], x[j2], x[j3]
+        w0, w1, w2, w3 = w[j0], w[j1], w[j2], w[j3]
         for i in range(n_out):
-            out[i] += xj * w[j, i]
+            out[i] = out[i] + x0 * w0[i] + x1 * w1[i] + x2 * w2[i] + x3 * w3[i]
+        e += 4
+    while e < n_ev:
+        xj = x[ev[e]]
+        row = w[ev[e]]
+        for i in range(n_out):
+            out[i] += xj * row[i]
+        e += 1
+    return ops, other == 0
 
 
 @njit(cache=True)
@@ -206,40 +229,40 @@ def lif_euler(x, n, fp, po, state, so, subtract, inclusive, zero, one, out):
 
 
 @njit(cache=True)
-def list_nonzero(x, n, zero, ev, most):
-    """Write the indices of the non-zero entries of x[:n] to ev, in increasing order, stopping after `most`
-    (when their number is known, e.g. a neuron's spikes); returns how many. (A pass of its own: a store at a
+def count_nonzero(x, n, zero):
+    """How many of x[:n] are non-zero (a loop that vectorises)."""
+    count = 0
+    for j in range(n):
+        count += x[j] != zero
+    return count
+
+
+@njit(cache=True)
+def list_nonzero(x, n, zero, ev, count):
+    """Write the indices of the `count` non-zero entries of x[:n] (their number, known beforehand: a neuron's
+    spikes, or count_nonzero) to ev, in increasing order; returns count. (A pass of its own: a store at a
     moving index inside the neuron loop would stop that loop vectorising.)
 
-    Sparse input is the common case, and a branch per entry mispredicts at every spike: blocks of 64 entries,
-    then of 8, are tested at once (loops that vectorise), and only an 8-block holding a non-zero entry is
-    listed, without a branch (each index is stored; the count advances on a non-zero, so a store never goes
-    past the entry's own index). About twice as fast as a plain loop at 1-30 % non-zero."""
-    count = 0
-    full = n - n % 64
+    Sparse (at most one entry in 4 non-zero): each block of 64 entries is tested at once into a 64-bit mask (a
+    loop that vectorises), and only its set bits are visited (trailing-zero count, then clear the lowest bit).
+    Denser: one pass without a branch per entry (each index is stored, and the count advances on a non-zero,
+    so a store never goes past the entry's own index). Both about twice as fast as a plain loop with a branch,
+    which mispredicts at every spike, in their range."""
+    listed = 0
+    full = 0 if count * 4 > n else n - n % 64
     for b0 in range(0, full, 64):
-        if count >= most:
-            break
         block = x[b0:b0 + 64]
-        hit = 0
+        mask = np.uint64(0)
         for j in range(64):
-            hit |= block[j] != zero
-        if not hit:
-            continue
-        for s0 in range(0, 64, 8):
-            part = block[s0:s0 + 8]
-            hit = 0
-            for j in range(8):
-                hit |= part[j] != zero
-            if hit:
-                for j in range(8):
-                    ev[count] = b0 + s0 + j
-                    count += part[j] != zero
+            mask |= np.uint64(block[j] != zero) << np.uint64(j)
+        while mask:
+            ev[listed] = b0 + trailing_zeros(mask)
+            listed += 1
+            mask &= mask - np.uint64(1)
     for k in range(full, n):
-        if x[k] != zero:
-            ev[count] = k
-            count += 1
-    return min(count, most)
+        ev[listed] = k
+        listed += x[k] != zero
+    return count
 
 
 @njit(cache=True)
@@ -418,102 +441,105 @@ def scan_input(x, m, fanout, c0, last, zero, one):
 
 
 @njit(cache=True)
-def unchanged_events(x, ev, n_ev, last, c0, last_n):
-    """unchanged() for an input whose non-zero entries are x[ev[:n_ev]], against last (dense, the previous
-    input) holding last_n non-zero entries: the same count, and every non-zero entry the same as before."""
+def unchanged_events(x, ev, n_ev, last_ev, last_val, c0, last_n):
+    """Whether an input whose non-zero entries are x[ev[:n_ev]] equals the previous step's, kept as its list:
+    last_n entries, indices last_ev[c0:] and values last_val[c0:] (see keep_events)."""
     if n_ev != last_n:
         return False
-    prev = last[c0:]
+    prev_ev = last_ev[c0:c0 + n_ev]
+    prev_val = last_val[c0:c0 + n_ev]
     for e in range(n_ev):
-        if x[ev[e]] != prev[ev[e]]:
+        j = ev[e]
+        if j != prev_ev[e] or x[j] != prev_val[e]:
             return False
     return True
 
 
 @njit(cache=True)
-def scan_events(x, ev, n_ev, fanout, c0, last, last_ev, last_n, zero, one):
-    """scan_input() for an input whose non-zero entries are x[ev[:n_ev]]: counted from the events alone.
-
-    last[c0:] (the dense previous input) is kept up to date by clearing the previous step's last_n events,
-    last_ev[c0:c0 + last_n], and writing this step's, whose indices then replace them in last_ev.
-    Returns (non-zero values, operations, all binary)."""
-    prev = last[c0:]
-    prev_ev = last_ev[c0:]
-    fan = fanout[c0:]
-    for e in range(last_n):
-        prev[prev_ev[e]] = zero
-    ops = 0
-    other = 0
+def keep_events(x, ev, n_ev, last_ev, last_val, c0):
+    """Keep this step's input events (indices and values) in last_ev[c0:], last_val[c0:] for unchanged_events."""
+    prev_ev = last_ev[c0:c0 + n_ev]
+    prev_val = last_val[c0:c0 + n_ev]
     for e in range(n_ev):
         j = ev[e]
-        v = x[j]
-        prev[j] = v
         prev_ev[e] = j
-        ops += fan[j]
-        other += (v != one) & (v != -one)
-    return n_ev, ops, other == 0
-
-
-@njit(cache=True)
-def copy_finite(x, n, out):
-    """out[:n] = x[:n]; whether every value is finite (no NaN, no inf), tested in the same pass (vectorises)."""
-    bad = 0
-    for i in range(n):
-        v = x[i]
-        out[i] = v
-        d = v - v  # 0 for a finite value, NaN for NaN and +-inf
-        bad |= d != d
-    return bad == 0
+        prev_val[e] = x[j]
 
 
 # ---------------------------------------------------------------------------------------------- time loop
 @njit(cache=True)
-def simulate_sample(x, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
+def all_finite(x, n):
+    """Whether x[:n] holds no NaN and no infinity (one pass that vectorises)."""
+    bad = 0
+    for i in range(n):
+        d = x[i] - x[i]  # 0 for a finite value, NaN for NaN and +-inf
+        bad |= d != d
+    return bad == 0
+
+
+@njit(cache=True)
+def simulate_sample(x, block, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
                     st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
                     rec_node, rec_off, rec, vrec_node, vrec_src, vrec_off, vrec,
-                    cnt_off, fanout, sops, macs, events, spikes, driven, status):
+                    cnt_off, fanout, counts, status):
     """Run one sample x (T, n_input) through the plan; record node outputs into rec (T, R) and voltages into
-    vrec (T, V). Counters (T', n_nodes), T' = T or 1 (not per step): operations of synaptic nodes as SOPs or
-    MACs (see counters.py), their non-zero inputs (events), spikes emitted, and neurons driven by input.
-    status[0]: 0, or 1 + the step at which the input held a NaN or an infinity (the sample stops there)."""
+    vrec (T, V). counts (5, T', n_nodes), T' = T or 1 (not per step): operations of synaptic nodes as SOPs and
+    as MACs (see counters.py), their non-zero inputs (events), spikes emitted, and neurons driven by input.
+    status[0]: 0, or 1 + the step at which the input held a NaN or an infinity (the sample stops there).
+
+    Time runs in blocks of `block` steps: each node in turn does its steps of the block (node-major) before the
+    next node, so that its parameters, state and weights stay in cache, and every node's output has a row per
+    step of the block (buf (block, total_out)). A node only ever reads outputs of nodes before it at the same
+    step, so the order of steps within a node, and every result, are those of one step at a time; a graph with
+    back edges (reading the previous step of a later node) runs with block = 1. The Input node's output is the
+    input row x[t] itself."""
     zero = fparams[0]
     one = fparams[1]
+    sops, macs, events, spikes, driven = counts[0], counts[1], counts[2], counts[3], counts[4]
     n_nodes = kinds.shape[0]
-    buf = np.zeros(total_out, fparams.dtype)
-    prev = np.zeros(total_out, fparams.dtype)
+    rows = block
+    buf = np.empty((rows, total_out), fparams.dtype)  # every row is written before it is read
+    prev = np.zeros(total_out, fparams.dtype)  # outputs read by back edges: the previous step's (rows == 1)
     state = np.zeros(total_state, fparams.dtype)
     scratch = np.zeros(max(max_in, 1), fparams.dtype)
-    last_in = np.zeros(fanout.shape[0], fparams.dtype)  # each synaptic node's previous input (fan-out layout)
+    # each synaptic node's previous input (fan-out layout): dense, or as the list of its events (values in last_in,
+    # indices in last_ev) for an Affine reading an event list
+    last_in = np.zeros(fanout.shape[0], fparams.dtype)
+    last_ev = np.zeros(fanout.shape[0], np.int64)
     # each synaptic node's counts of its previous step, repeated while its input does not change
     last_nonzero = np.zeros(n_nodes, np.int64)
     last_ops = np.zeros(n_nodes, np.int64)
     last_binary = np.zeros(n_nodes, np.bool_)
-    # events: the indices of the non-zero outputs of spiking nodes this step (same layout as buf), their number
-    # per node (-1: no list: LI voltages, an input no Affine has listed), and each synaptic node's previous events
-    ev = np.zeros(total_out, np.int64)
-    n_ev = np.full(n_nodes, -1, np.int64)
-    last_ev = np.zeros(fanout.shape[0], np.int64)
+    # events: per step of the block, the indices of the non-zero outputs of spiking nodes (same layout as buf)
+    # and their number per node (-1: no list: LI voltages, an input no Affine has listed; -2: a dense input, not
+    # listed)
+    ev = np.empty((rows, total_out), np.int64)
+    n_ev = np.full((rows, n_nodes), -1, np.int64)
+    input_same = np.zeros(rows, np.bool_)  # per step of the block: the input row equals the previous step's
+    vrec_of = np.full(n_nodes, -1, np.int64)  # node -> its entry in vrec_node
+    for q in range(vrec_node.shape[0]):
+        vrec_of[vrec_node[q]] = q
     for k in range(n_nodes):
         if kinds[k] == K_NEURON:
             neuron_init(out_len[k], iparams, ip_off[k], fparams, fp_off[k], state, st_off[k], zero)
 
     per_step = sops.shape[0] > 1
-    input_same = False
-    for t in range(x.shape[0]):
-        tc = t if per_step else 0
+    steps = x.shape[0]
+    for t0 in range(0, steps, rows):
+        nb = min(rows, steps - t0)
         for k in range(n_nodes):
             kind = kinds[k]
             o0 = out_off[k]
             n = out_len[k]
-            out = buf[o0:o0 + n]
             if kind == K_INPUT:
-                # a static input (an image view presented for many steps) is neither copied nor checked again
-                input_same = t > 0 and unchanged(x[t], n, x[t - 1], 0)
-                if not input_same:
-                    if not copy_finite(x[t], n, out):
+                for r in range(nb):
+                    t = t0 + r
+                    # a static input (an image view presented for many steps) is checked once
+                    input_same[r] = t > 0 and unchanged(x[t], n, x[t - 1], 0)
+                    if not input_same[r] and not all_finite(x[t], n):
                         status[0] = t + 1  # run() reports the sample and step; the rest of the sample is moot
                         return
-                    n_ev[k] = -1  # listed by the first Affine that reads it (none may: a Conv scans it itself)
+                    n_ev[r, k] = -1  # listed by the first Affine that reads it (none may: a Conv scans it itself)
                 continue
             # the node's input: one source read in place, else the sum of all its sources in file order
             e0 = src_ptr[k]
@@ -521,126 +547,148 @@ def simulate_sample(x, kinds, out_off, out_len, in_len, src_ptr, src_node, src_p
             m = in_len[k]
             single = e1 - e0 == 1 and src_prev[e0] == 0  # one source, read at this step
             src = src_node[e0] if single else -1
-            if single:
-                xin = buf[out_off[src]:out_off[src] + m]
-            else:
-                xin = scratch[:m]
-                for i in range(m):
-                    xin[i] = zero
-                for e in range(e0, e1):
-                    j = src_node[e]
-                    s0 = out_off[j]
-                    part = prev[s0:s0 + m] if src_prev[e] == 1 else buf[s0:s0 + m]
-                    for i in range(m):
-                        xin[i] += part[i]
+            # fed by the Input node alone: the Input node has compared it with the previous step
+            from_input = single and kinds[src] == K_INPUT
             po = fp_off[k]
             io = ip_off[k]
-            # fed by the Input node alone: the Input node has just compared it with the previous step
-            from_input = single and kinds[src] == K_INPUT
-            # an Affine fed by one spiking node (or the Input) reads its event list instead of scanning its input
-            src_ev = -1
-            ev_in = ev[:0]
-            if kind == K_AFFINE and single:
-                ev_in = ev[out_off[src]:out_off[src] + m]
-                if from_input and n_ev[src] < 0:
-                    n_ev[src] = list_nonzero(xin, m, zero, ev_in, m)
-                src_ev = n_ev[src]
-            if cnt_off[k] >= 0:  # a synaptic node (stateless): count, then skip the work if nothing changed
-                c0 = cnt_off[k]
-                if src_ev >= 0:
-                    if from_input:
-                        same = input_same
+            c0 = cnt_off[k]
+            for r in range(nb):
+                t = t0 + r
+                tc = t if per_step else 0
+                out = buf[r, o0:o0 + n]
+                if from_input:
+                    xin = x[t]
+                elif single:
+                    xin = buf[r, out_off[src]:out_off[src] + m]
+                else:
+                    xin = scratch[:m]
+                    for i in range(m):
+                        xin[i] = zero
+                    for e in range(e0, e1):
+                        j = src_node[e]
+                        s0 = out_off[j]
+                        if src_prev[e] == 1:
+                            part = prev[s0:s0 + m]
+                        elif kinds[j] == K_INPUT:
+                            part = x[t]
+                        else:
+                            part = buf[r, s0:s0 + m]
+                        for i in range(m):
+                            xin[i] += part[i]
+                # an Affine fed by one spiking node (or the Input) reads its event list instead of scanning its input
+                src_ev = -1
+                ev_in = ev[r, :0]
+                if kind == K_AFFINE and single:
+                    ev_in = ev[r, out_off[src]:out_off[src] + m]
+                    if from_input and not input_same[r] and n_ev[r, src] == -1:
+                        nonzero = count_nonzero(xin, m, zero)
+                        # a sparse input (spikes) is listed; a dense one (features) is read in place (-2)
+                        n_ev[r, src] = list_nonzero(xin, m, zero, ev_in, nonzero) if nonzero * 4 <= m else -2
+                    src_ev = n_ev[r, src]
+                if c0 >= 0:  # a synaptic node (stateless): count, then skip the work if nothing changed
+                    if src_ev >= 0:  # an Affine reading an event list: summed and counted in one pass
+                        if from_input:
+                            same = input_same[r]
+                        else:
+                            same = t > 0 and unchanged_events(xin, ev_in, src_ev, last_ev, last_in, c0,
+                                                              last_nonzero[k])
+                        if not same:
+                            last_ops[k], last_binary[k] = affine_events(xin, ev_in, src_ev, m, n, fparams, po,
+                                                                        fanout[c0:c0 + m], one, out)
+                            last_nonzero[k] = src_ev
+                            if not from_input:  # (the Input node tests its own repeats)
+                                keep_events(xin, ev_in, src_ev, last_ev, last_in, c0)
                     else:
-                        same = t > 0 and unchanged_events(xin, ev_in, src_ev, last_in, c0, last_nonzero[k])
-                    if not same:
-                        last_nonzero[k], last_ops[k], last_binary[k] = scan_events(
-                            xin, ev_in, src_ev, fanout, c0, last_in, last_ev, last_nonzero[k], zero, one)
-                else:
-                    same = input_same if from_input else (t > 0 and unchanged(xin, m, last_in, c0))
-                    if not same:
-                        last_nonzero[k], last_ops[k], last_binary[k] = scan_input(xin, m, fanout, c0, last_in,
-                                                                                  zero, one)
-                events[tc, k] += last_nonzero[k]
-                if last_binary[k]:
-                    sops[tc, k] += last_ops[k]
-                else:
-                    macs[tc, k] += last_ops[k]
-                if same:
-                    continue  # its output slice of buf still holds the same result as the previous step
-            if kind == K_NEURON:
-                emitted, n_ev[k], n_driven = neuron(xin, n, iparams, io, fparams, po, state, st_off[k], zero, one,
-                                                    out, ev[o0:o0 + n])
-                spikes[tc, k] += emitted
-                driven[tc, k] += n_driven
-            elif kind == K_AFFINE:
-                if src_ev >= 0:
-                    affine_events(xin, ev_in, src_ev, m, n, fparams, po, out)
-                else:
+                        same = input_same[r] if from_input else (t > 0 and unchanged(xin, m, last_in, c0))
+                        if not same:
+                            last_nonzero[k], last_ops[k], last_binary[k] = scan_input(xin, m, fanout, c0, last_in,
+                                                                                      zero, one)
+                    events[tc, k] += last_nonzero[k]
+                    if last_binary[k]:
+                        sops[tc, k] += last_ops[k]
+                    else:
+                        macs[tc, k] += last_ops[k]
+                    if same:  # the output is the previous step's: in the row before (the last row of the last block)
+                        before = buf[r - 1 if r > 0 else rows - 1, o0:o0 + n]
+                        if rows > 1:
+                            for i in range(n):
+                                out[i] = before[i]
+                        continue
+                    if src_ev >= 0:
+                        continue  # summed above
+                if kind == K_NEURON:
+                    emitted, n_ev[r, k], n_driven = neuron(xin, n, iparams, io, fparams, po, state, st_off[k], zero,
+                                                           one, out, ev[r, o0:o0 + n])
+                    spikes[tc, k] += emitted
+                    driven[tc, k] += n_driven
+                    q = vrec_of[k]
+                    if q >= 0:  # the membrane after this step
+                        dst, vsrc = vrec[t, vrec_off[q]:vrec_off[q] + n], state[vrec_src[q]:vrec_src[q] + n]
+                        for i in range(n):
+                            dst[i] = vsrc[i]
+                elif kind == K_AFFINE:
                     affine(xin, m, n, fparams, po, out)
-            elif kind == K_CONV:
-                conv(xin, iparams, io, fparams, po, out)
-            elif kind == K_SUMPOOL:
-                sumpool(xin, iparams, io, fparams, po, zero, out)
-            elif kind == K_SCALE:
-                scale(xin, n, fparams, po, out)
-            elif kind == K_THRESHOLD:
-                n_ev[k] = threshold(xin, n, iparams, io, fparams, po, zero, one, out, ev[o0:o0 + n])
-                spikes[tc, k] += n_ev[k]
-            elif kind == K_DELAY:
-                delay(xin, n, t, iparams, io, state, st_off[k], zero, out)
-            elif kind == K_ATTENTION:  # extension node: reads its Q, K, V sources from buf, counts itself
-                attention(buf, iparams, io, fparams, po, out, sops[tc], macs[tc], events[tc], k)
-            else:  # K_OUTPUT, K_IDENTITY, K_FLATTEN: pass the input through
+                elif kind == K_CONV:
+                    conv(xin, iparams, io, fparams, po, out)
+                elif kind == K_SUMPOOL:
+                    sumpool(xin, iparams, io, fparams, po, zero, out)
+                elif kind == K_SCALE:
+                    scale(xin, n, fparams, po, out)
+                elif kind == K_THRESHOLD:
+                    n_ev[r, k] = threshold(xin, n, iparams, io, fparams, po, zero, one, out, ev[r, o0:o0 + n])
+                    spikes[tc, k] += n_ev[r, k]
+                elif kind == K_DELAY:
+                    delay(xin, n, t, iparams, io, state, st_off[k], zero, out)
+                elif kind == K_ATTENTION:  # extension node: reads its Q, K, V sources from its row of buf
+                    attention(buf[r], iparams, io, fparams, po, out, sops[tc], macs[tc], events[tc], k)
+                else:  # K_OUTPUT, K_IDENTITY, K_FLATTEN: pass the input through
+                    for i in range(n):
+                        out[i] = xin[i]
+        for r in range(nb):
+            t = t0 + r
+            # outputs read by back edges at the next step (rows == 1; copies between slice views vectorise)
+            for q in range(prev_nodes.shape[0]):
+                j = prev_nodes[q]
+                s0, n = out_off[j], out_len[j]
+                dst, src_out = prev[s0:s0 + n], buf[r, s0:s0 + n]
                 for i in range(n):
-                    out[i] = xin[i]
-        # outputs read by back edges at the next step (copies between slice views: these loops vectorise)
-        for q in range(prev_nodes.shape[0]):
-            j = prev_nodes[q]
-            o0, n = out_off[j], out_len[j]
-            dst, src = prev[o0:o0 + n], buf[o0:o0 + n]
-            for i in range(n):
-                dst[i] = src[i]
-        for q in range(rec_node.shape[0]):
-            j = rec_node[q]
-            o0, n, r0 = out_off[j], out_len[j], rec_off[q]
-            dst, src = rec[t, r0:r0 + n], buf[o0:o0 + n]
-            for i in range(n):
-                dst[i] = src[i]
-        for q in range(vrec_node.shape[0]):
-            j = vrec_node[q]
-            s0, n, r0 = vrec_src[q], out_len[j], vrec_off[q]
-            dst, src = vrec[t, r0:r0 + n], state[s0:s0 + n]
-            for i in range(n):
-                dst[i] = src[i]
+                    dst[i] = src_out[i]
+            for q in range(rec_node.shape[0]):
+                j = rec_node[q]
+                s0, n, r0 = out_off[j], out_len[j], rec_off[q]
+                dst = rec[t, r0:r0 + n]
+                src_out = x[t] if kinds[j] == K_INPUT else buf[r, s0:s0 + n]
+                for i in range(n):
+                    dst[i] = src_out[i]
 
 
 @njit(cache=True, parallel=True)
-def run_parallel(inputs, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
+def run_parallel(inputs, block, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
                  st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
                  rec_node, rec_off, rec, vrec_node, vrec_src, vrec_off, vrec,
-                 cnt_off, fanout, sops, macs, events, spikes, driven, status):
+                 cnt_off, fanout, counts, status):
     """simulate_sample for every sample of inputs (N, T, n_input), samples spread over numba's threads.
     Returns the first sample whose input held a NaN or an infinity (its status[s, 0] says the step), or -1."""
     for s in prange(inputs.shape[0]):
-        simulate_sample(inputs[s], kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
+        simulate_sample(inputs[s], block, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
                         st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
                         rec_node, rec_off, rec[s], vrec_node, vrec_src, vrec_off, vrec[s],
-                        cnt_off, fanout, sops[s], macs[s], events[s], spikes[s], driven[s], status[s])
+                        cnt_off, fanout, counts[s], status[s])
     return first_failed(status)
 
 
 @njit(cache=True)
-def run_serial(inputs, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
+def run_serial(inputs, block, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
                st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
                rec_node, rec_off, rec, vrec_node, vrec_src, vrec_off, vrec,
-               cnt_off, fanout, sops, macs, events, spikes, driven, status):
+               cnt_off, fanout, counts, status):
     """run_parallel on the calling thread: streaming one sample, or when asked not to run in parallel (starting
     the thread pool costs more than a short sample)."""
     for s in range(inputs.shape[0]):
-        simulate_sample(inputs[s], kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
+        simulate_sample(inputs[s], block, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
                         st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
                         rec_node, rec_off, rec[s], vrec_node, vrec_src, vrec_off, vrec[s],
-                        cnt_off, fanout, sops[s], macs[s], events[s], spikes[s], driven[s], status[s])
+                        cnt_off, fanout, counts[s], status[s])
     return first_failed(status)
 
 

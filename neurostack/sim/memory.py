@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Iterable
 import numpy as np
 
 from neurostack.memory import available_memory, check_memory, format_bytes, hdf5_bytes, worth_checking
+from neurostack.sim.plan import MAX_BLOCK_STEPS
 
 if TYPE_CHECKING:  # pragma: no cover
     from neurostack.sim.lowering import Resolved
@@ -90,7 +91,11 @@ def run_bytes(plan: "Plan", n_samples: int, steps: int, *, record_voltages: bool
         rec_len = sum(int(plan.out_len[i]) for i, n in enumerate(names) if n in wanted)
         v_len = sum(int(plan.out_len[i]) for i in range(len(names)) if plan.v_off[i] >= 0) if record_voltages else 0
         in_len = int(plan.out_len[names.index(plan.input_name)])
-        per_thread = 2 * plan.buffer_len + int(plan.st_len.sum()) + int(plan.max_in) + int(plan.in_len.sum())
+        # each thread: a time block of step buffers (outputs, event lists), the back-edge copy, state, the summed
+        # input, and each synaptic node's previous input (values and event indices)
+        per_thread = (plan.block_steps(MAX_BLOCK_STEPS) * plan.buffer_len * (itemsize + 8)
+                      + (plan.buffer_len + int(plan.st_len.sum()) + int(plan.max_in)) * itemsize
+                      + int(plan.in_len.sum()) * (itemsize + 8))
         plan.extra[key] = (rec_len + v_len + in_len, per_thread)
     per_step, per_thread = plan.extra[key]
     total = n_samples * steps * per_step * itemsize
@@ -102,7 +107,7 @@ def run_bytes(plan: "Plan", n_samples: int, steps: int, *, record_voltages: bool
             threads = numba.get_num_threads()
         except Exception:  # pragma: no cover - numba always present with the simulator
             threads = 1
-    total += min(threads, n_samples) * per_thread * itemsize
+    total += min(threads, n_samples) * per_thread
     return total
 
 

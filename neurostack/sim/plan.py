@@ -17,6 +17,7 @@ read named sources (attention: in_len 0, its Q, K, V offsets in its iparams).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -72,6 +73,11 @@ N_NEURON_PARAMS = 8
 
 SPIKING_TYPES = ("LIF", "CubaLIF", "IF", "Threshold")
 
+# Time blocks (kernels.simulate_sample): each node runs this many steps in a row; the per-step buffers of a block
+# (every node's output and event list) are kept near this size, so that they stay in the CPU's L2 cache.
+BLOCK_BYTES = 256 * 1024
+MAX_BLOCK_STEPS = 64
+
 
 @dataclass
 class Plan:
@@ -117,10 +123,18 @@ class Plan:
     def dtype(self) -> np.dtype:
         return np.dtype(self.precision)
 
-    @property
+    @cached_property
     def buffer_len(self) -> int:
         """Length of the per-step output buffer: node outputs start at aligned offsets, so gaps are included."""
         return int((self.out_off + self.out_len).max(initial=0))
+
+    def block_steps(self, steps: int, block_bytes: int = BLOCK_BYTES) -> int:
+        """Steps per time block for a run of `steps` steps: 1 with back edges (a node then reads a later node's
+        previous step), else as many as fit in block_bytes of per-step buffers (outputs and event lists)."""
+        if len(self.prev_nodes):
+            return 1
+        per_step = self.buffer_len * (self.fparams.itemsize + 8)
+        return int(max(1, min(steps, MAX_BLOCK_STEPS, block_bytes // max(per_step, 1))))
 
     @property
     def spiking_nodes(self) -> list[str]:

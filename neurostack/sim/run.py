@@ -58,25 +58,28 @@ class SimResult:
 
 
 def _check_inputs(plan: Plan, inputs) -> np.ndarray:
-    x = np.asarray(inputs)
+    x = inputs if isinstance(inputs, np.ndarray) else np.asarray(inputs)
     if x.dtype.kind not in "biuf":  # bool, integers, floats
         raise NeurostackError(f"inputs must be a numeric array, got dtype {x.dtype}")
-    shape = tuple(plan.input_shape)
+    shape = plan.input_shape
     k = len(shape)
-    if x.ndim == k + 1 and tuple(x.shape[1:]) == shape:
+    if x.ndim == k + 1 and x.shape[1:] == shape:
         x = x[None]
-    elif not (x.ndim == k + 2 and tuple(x.shape[2:]) == shape):
+    elif not (x.ndim == k + 2 and x.shape[2:] == shape):
         want = ", ".join(map(str, shape))
         raise NeurostackError(f"inputs have shape {x.shape}, expected (N, T, {want}) or (T, {want}) for Input "
                               f"'{plan.input_name}' of shape {shape}")
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise NeurostackError(f"inputs have shape {x.shape}: no samples or no time steps")
-    if x.dtype.kind == "f" and x.dtype.itemsize > plan.dtype.itemsize:
+    dtype = plan.fparams.dtype
+    if x.dtype == dtype and x.flags.c_contiguous:  # the common case, streaming: no copy, no conversion
+        return x.reshape(x.shape[0], x.shape[1], -1)
+    if x.dtype.kind == "f" and x.dtype.itemsize > dtype.itemsize:
         big = np.abs(x[np.isfinite(x)], dtype=np.float64).max(initial=0.0)
-        if big > np.finfo(plan.dtype).max:
-            raise NeurostackError(f"inputs hold values up to {big:.3g}, out of the range of {plan.dtype}")
-    # NaN and infinities are caught by the kernels, which test each new input step as they copy it
-    return np.ascontiguousarray(x.reshape(x.shape[0], x.shape[1], -1), dtype=plan.dtype)
+        if big > np.finfo(dtype).max:
+            raise NeurostackError(f"inputs hold values up to {big:.3g}, out of the range of {dtype}")
+    # NaN and infinities are caught by the kernels, which test each new input step
+    return np.ascontiguousarray(x.reshape(x.shape[0], x.shape[1], -1), dtype=dtype)
 
 
 @dataclass
@@ -157,16 +160,15 @@ def run(plan: Plan, inputs: np.ndarray, *, record_voltages: bool = False, parall
     rec = np.zeros((n_samples, steps, lay.rec_total), dtype)
     vrec = np.zeros((n_samples, steps if lay.v_len else 0, lay.v_total), dtype)
     tables, cnt_off, fanout = _count_tables(plan)
-    count_shape = (n_samples, steps if count_per_step else 1, len(names))
-    sops, macs, events, spikes, driven = np.zeros((5, *count_shape), np.int64)
+    # per sample: sops, macs, events, spikes, driven, per step (or summed over steps) and node
+    counts = np.zeros((n_samples, 5, steps if count_per_step else 1, len(names)), np.int64)
     status = np.zeros((n_samples, 1), np.int64)  # 1 + the step of a NaN / inf input, per sample
 
     driver = kernels.run_parallel if threads > 1 else kernels.run_serial
-    failed = driver(x, plan.kinds, plan.out_off, plan.out_len, plan.in_len, plan.src_ptr, plan.src_node,
-                    plan.src_prev, plan.fp_off, plan.ip_off, plan.st_off, plan.st_len, plan.fparams, plan.iparams,
-                    plan.prev_nodes, lay.total_out, lay.total_state, int(plan.max_in), lay.rec_nodes, lay.rec_off,
-                    rec, lay.v_nodes, lay.v_src, lay.v_off, vrec, cnt_off, fanout, sops, macs, events, spikes,
-                    driven, status)
+    failed = driver(x, plan.block_steps(steps), plan.kinds, plan.out_off, plan.out_len, plan.in_len, plan.src_ptr,
+                    plan.src_node, plan.src_prev, plan.fp_off, plan.ip_off, plan.st_off, plan.st_len, plan.fparams,
+                    plan.iparams, plan.prev_nodes, lay.total_out, lay.total_state, plan.max_in, lay.rec_nodes,
+                    lay.rec_off, rec, lay.v_nodes, lay.v_src, lay.v_off, vrec, cnt_off, fanout, counts, status)
     if failed >= 0:
         raise NeurostackError(f"inputs hold NaN or infinite values (sample {failed}, step {status[failed, 0] - 1})")
 
@@ -174,6 +176,6 @@ def run(plan: Plan, inputs: np.ndarray, *, record_voltages: bool = False, parall
     voltages = {name: vrec[:, :, o0:o1].reshape(n_samples, steps, *shape) for name, o0, o1, shape in lay.v_views}
     return SimResult(
         outputs=outputs, voltages=voltages, spiking_nodes=lay.spiking, output_name=plan.output_name,
-        counts=counters.RunCounts(node_names=names, sops=sops, macs=macs, events=events, spikes=spikes,
-                                  driven=driven, steps=steps, tables=tables),
+        counts=counters.RunCounts(node_names=names, sops=counts[:, 0], macs=counts[:, 1], events=counts[:, 2],
+                                  spikes=counts[:, 3], driven=counts[:, 4], steps=steps, tables=tables),
     )
