@@ -680,6 +680,9 @@ def _pack(res: Resolved, conv: Convention, dt: float | None, dtype: np.dtype, v_
         t = fn.type
         if t == ATTENTION_TYPE:  # reads its Q, K, V sources from the step buffer: no summed input
             full = attention.check_node(name, fn.node, [a for a, b in res.edges if b == name], [])
+            if res.input_name in full.values():  # the Input's output is the input row, not a slot of the buffer
+                raise NeurostackError(f"node '{name}': {fn.node.NIR_TYPE} reads the graph's Input node "
+                                      f"'{res.input_name}' directly; put a node (e.g. a LIF) between them")
             offsets = {f: int(out_off[index[src]]) for f, src in full.items()}
             kind, (fo, io, state_n) = P.K_ATTENTION, attention.lower_node(fn.node, offsets, pk)
             in_len[k] = 0

@@ -92,6 +92,11 @@ def test_attention_nodes_are_checked_when_lowered():
         sim.lower(_graph(sources=("q", "k")), dt=1e-3)
     with pytest.raises(NeurostackError, match="do not split into 3 heads"):
         sim.lower(_graph(heads=3), dt=1e-3)
+    reads_input = _graph(names=("input", "k", "v"), sources=("input", "k", "v"))
+    del reads_input.nodes["q"]
+    reads_input.edges.remove(("input", "q"))
+    with pytest.raises(NeurostackError, match="reads the graph's Input node 'input' directly"):
+        sim.lower(reads_input, dt=1e-3)
 
 
 def test_a_file_with_attention_reads_back_in_neurostack_only(tmp_path, write):
