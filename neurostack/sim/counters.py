@@ -125,16 +125,38 @@ def pack_fanout(plan: Plan, tables: dict[str, SynapseTable]) -> tuple[np.ndarray
 
 @dataclass
 class RunCounts:
-    """Per-node counts from a run, arrays (N, T, n_nodes) int64 (T = 1 when not counted per step)."""
+    """Per-node counts from a run: `array` (N, 5, T, n_nodes) int64 as the kernels fill it (T = 1 when not counted
+    per step), read as the (N, T, n_nodes) views below."""
 
     node_names: list[str]
-    sops: np.ndarray
-    macs: np.ndarray
-    events: np.ndarray  # non-zero input values received (synaptic nodes)
-    spikes: np.ndarray  # spikes emitted (spiking nodes)
-    driven: np.ndarray  # neurons whose input was non-zero (neuron nodes)
+    array: np.ndarray
     steps: int
     tables: dict[str, SynapseTable]
+
+    @property
+    def sops(self) -> np.ndarray:
+        """Synaptic operations on binary (spike) inputs."""
+        return self.array[:, 0]
+
+    @property
+    def macs(self) -> np.ndarray:
+        """Multiply-accumulates on real-valued (or multi-spike) inputs."""
+        return self.array[:, 1]
+
+    @property
+    def events(self) -> np.ndarray:
+        """Non-zero input values received (synaptic nodes)."""
+        return self.array[:, 2]
+
+    @property
+    def spikes(self) -> np.ndarray:
+        """Spikes emitted (spiking nodes)."""
+        return self.array[:, 3]
+
+    @property
+    def driven(self) -> np.ndarray:
+        """Neurons whose input was non-zero (neuron nodes)."""
+        return self.array[:, 4]
 
     def total(self, what: str, node: str) -> int:
         """One count of one node summed over samples and steps."""

@@ -113,14 +113,16 @@ def run_bytes(plan: "Plan", n_samples: int, steps: int, *, record_voltages: bool
 
 def check_run(plan: "Plan", n_samples: int, steps: int, *, record_voltages: bool = False,
               count_per_step: bool = False, record: Iterable[str] | None = None, what: str = "simulating",
-              hint: str = "; simulate fewer samples with --limit", threads: int | None = None) -> None:
-    """Refuse a run whose recordings (N x T x every node's outputs) would not fit in memory."""
+              hint: str = "; simulate fewer samples with --limit", threads: int | None = None) -> int:
+    """Refuse a run whose recordings (N x T x every node's outputs) would not fit in memory; returns the bytes
+    it needs."""
     needed = run_bytes(plan, n_samples, steps, record_voltages=record_voltages, count_per_step=count_per_step,
                        record=record, threads=threads)
     if not worth_checking(needed):
-        return
+        return needed
     per_sample = max(1, needed // max(n_samples, 1))
     available = available_memory()
     extra = f" (about {format_bytes(per_sample)} per sample: at most {available // per_sample} fit)" \
         if available is not None else ""
     check_memory(needed, f"{what} {n_samples} samples of {steps} steps{extra}", hint if n_samples > 1 else "")
+    return needed

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Iterable
 
@@ -13,6 +14,7 @@ from neurostack.energy.workload import Workload
 from neurostack.errors import NeurostackError
 from neurostack.sim import counters, kernels
 from neurostack.sim.counters import RunCounts
+from neurostack.memory import ENV_LIMIT, worth_checking
 from neurostack.sim.memory import check_run
 from neurostack.sim.plan import Plan
 
@@ -100,6 +102,12 @@ class _Layout:
     spiking: list[str]  # the spiking nodes
     rec_views: list[tuple[str, int, int, tuple]]  # (node, start, end, shape) of each node's part of rec
     v_views: list[tuple[str, int, int, tuple]]  # the same for vrec
+    # the kernels' arguments that do not change from run to run: before rec, between rec and vrec, after vrec
+    plan_args: tuple = ()
+    v_args: tuple = ()
+    count_args: tuple = ()
+    count_tables: dict = field(default_factory=dict)
+    small_runs: set = field(default_factory=set)  # (samples, steps, per step, threads) known to need little memory
 
 
 def _offsets(lengths: list[int]) -> np.ndarray:
@@ -129,6 +137,12 @@ def _layout(plan: Plan, record: frozenset | None, record_voltages: bool) -> _Lay
             v_off=_offsets(v_len), v_len=v_len, rec_total=sum(rec_len), v_total=sum(v_len),
             total_out=plan.buffer_len, total_state=int(plan.st_len.sum()), spiking=plan.spiking_nodes,
             rec_views=_views(plan, rec_nodes, rec_len), v_views=_views(plan, v_nodes, v_len))
+        lay = plan.extra[key]
+        lay.plan_args = (plan.kinds, plan.out_off, plan.out_len, plan.in_len, plan.src_ptr, plan.src_node,
+                         plan.src_prev, plan.fp_off, plan.ip_off, plan.st_off, plan.st_len, plan.fparams, plan.iparams,
+                         plan.prev_nodes, lay.total_out, lay.total_state, plan.max_in, lay.rec_nodes, lay.rec_off)
+        lay.v_args = (lay.v_nodes, lay.v_src, lay.v_off)
+        lay.count_tables, *lay.count_args = _count_tables(plan)  # tables; cnt_off, fanout
     return plan.extra[key]
 
 
@@ -152,23 +166,23 @@ def run(plan: Plan, inputs: np.ndarray, *, record_voltages: bool = False, parall
     n_samples, steps = x.shape[:2]
     threads = numba.get_num_threads() if parallel and n_samples > 1 else 1
     wanted = None if record is None else frozenset(record)
-    check_run(plan, n_samples, steps, record_voltages=record_voltages, count_per_step=count_per_step, record=wanted,
-              hint="; run fewer samples at a time", threads=threads)
-    names = plan.node_names
     lay = _layout(plan, wanted, record_voltages)
+    request = (n_samples, steps, count_per_step, threads)
+    if request not in lay.small_runs or os.environ.get(ENV_LIMIT):
+        needed = check_run(plan, n_samples, steps, record_voltages=record_voltages, count_per_step=count_per_step,
+                           record=wanted, hint="; run fewer samples at a time", threads=threads)
+        if not worth_checking(needed):
+            lay.small_runs.add(request)  # a stream of one-sample runs asks the same each time
     dtype = plan.fparams.dtype
-    rec = np.zeros((n_samples, steps, lay.rec_total), dtype)
-    vrec = np.zeros((n_samples, steps if lay.v_len else 0, lay.v_total), dtype)
-    tables, cnt_off, fanout = _count_tables(plan)
+    rec = np.empty((n_samples, steps, lay.rec_total), dtype)  # every step of every recorded node is written
+    vrec = np.empty((n_samples, steps if lay.v_len else 0, lay.v_total), dtype)
     # per sample: sops, macs, events, spikes, driven, per step (or summed over steps) and node
-    counts = np.zeros((n_samples, 5, steps if count_per_step else 1, len(names)), np.int64)
+    counts = np.zeros((n_samples, 5, steps if count_per_step else 1, len(plan.node_names)), np.int64)
     status = np.zeros((n_samples, 1), np.int64)  # 1 + the step of a NaN / inf input, per sample
 
     driver = kernels.run_parallel if threads > 1 else kernels.run_serial
-    failed = driver(x, plan.block_steps(steps), plan.kinds, plan.out_off, plan.out_len, plan.in_len, plan.src_ptr,
-                    plan.src_node, plan.src_prev, plan.fp_off, plan.ip_off, plan.st_off, plan.st_len, plan.fparams,
-                    plan.iparams, plan.prev_nodes, lay.total_out, lay.total_state, plan.max_in, lay.rec_nodes,
-                    lay.rec_off, rec, lay.v_nodes, lay.v_src, lay.v_off, vrec, cnt_off, fanout, counts, status)
+    failed = driver(x, plan.block_steps(steps), *lay.plan_args, rec, *lay.v_args, vrec, *lay.count_args, counts,
+                    status)
     if failed >= 0:
         raise NeurostackError(f"inputs hold NaN or infinite values (sample {failed}, step {status[failed, 0] - 1})")
 
@@ -176,6 +190,5 @@ def run(plan: Plan, inputs: np.ndarray, *, record_voltages: bool = False, parall
     voltages = {name: vrec[:, :, o0:o1].reshape(n_samples, steps, *shape) for name, o0, o1, shape in lay.v_views}
     return SimResult(
         outputs=outputs, voltages=voltages, spiking_nodes=lay.spiking, output_name=plan.output_name,
-        counts=counters.RunCounts(node_names=names, sops=counts[:, 0], macs=counts[:, 1], events=counts[:, 2],
-                                  spikes=counts[:, 3], driven=counts[:, 4], steps=steps, tables=tables),
+        counts=counters.RunCounts(node_names=plan.node_names, array=counts, steps=steps, tables=lay.count_tables),
     )
