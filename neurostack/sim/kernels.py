@@ -52,16 +52,36 @@ from neurostack.sim.plan import (
 # ---------------------------------------------------------------------------------------------- synapses
 @njit(cache=True)
 def affine(x, n_in, n_out, fp, po, out):
-    """out = b + sum over non-zero x_j of x_j * W[:, j] (bias first, then columns in input order)."""
+    """out = b + sum over non-zero x_j of x_j * W[:, j] (bias first, then columns in input order), four columns per
+    pass over `out` as in affine_events."""
     bias = fp[po:po + n_out]  # loops over slice views, not over offset indices, vectorise
     for i in range(n_out):
         out[i] = bias[i]
     w = fp[po + n_out:po + n_out + n_in * n_out].reshape((n_in, n_out))  # a 2-D view: the inner loop vectorises
+    held = 0  # non-zero inputs waiting to be added: j0..j2
+    j0 = j1 = j2 = 0
     for j in range(n_in):
-        xj = x[j]
-        if xj != 0:
+        if x[j] == 0:
+            continue
+        if held == 0:
+            j0 = j
+        elif held == 1:
+            j1 = j
+        elif held == 2:
+            j2 = j
+        else:
+            x0, x1, x2, x3 = x[j0], x[j1], x[j2], x[j]
+            w0, w1, w2, w3 = w[j0], w[j1], w[j2], w[j]
             for i in range(n_out):
-                out[i] += xj * w[j, i]
+                out[i] = out[i] + x0 * w0[i] + x1 * w1[i] + x2 * w2[i] + x3 * w3[i]
+            held = -1
+        held += 1
+    for q in range(held):
+        jq = j0 if q == 0 else (j1 if q == 1 else j2)
+        xq = x[jq]
+        wq = w[jq]
+        for i in range(n_out):
+            out[i] += xq * wq[i]
 
 
 @njit(cache=True)

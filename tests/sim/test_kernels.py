@@ -106,3 +106,28 @@ def test_time_blocks_give_the_results_of_one_step_at_a_time(monkeypatch, precisi
             np.testing.assert_array_equal(other.voltages[name], one.voltages[name], err_msg=f"{name}, block {most}")
         for what in ("sops", "macs", "events", "spikes", "driven"):
             np.testing.assert_array_equal(getattr(other.counts, what), getattr(one.counts, what), err_msg=what)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_in", [1, 2, 3, 4, 5, 7, 8, 13])
+def test_affine_adds_columns_in_input_order_bit_for_bit(dtype, n_in):
+    """Four columns per pass (and the 0-3 left over) give the bits of adding one column at a time, in input order,
+    whether the non-zero inputs are found by scanning (affine) or given as a list (affine_events)."""
+    rng = np.random.default_rng(n_in)
+    n_out = 11
+    weight = rng.normal(size=(n_out, n_in)).astype(dtype)
+    bias = rng.normal(size=n_out).astype(dtype)
+    x = np.where(rng.random(n_in) < 0.7, rng.normal(size=n_in), 0.0).astype(dtype)
+    fp = np.concatenate([bias, weight.T.ravel()]).astype(dtype)
+    want = bias.copy()
+    for j in np.flatnonzero(x):
+        want = want + x[j] * weight[:, j]
+    out = np.zeros(n_out, dtype)
+    kernels.affine(x, n_in, n_out, fp, 0, out)
+    np.testing.assert_array_equal(out, want)
+    ev = np.flatnonzero(x).astype(np.int64)
+    fan = np.full(n_in, n_out, np.int64)
+    out[:] = 0
+    ops, binary = kernels.affine_events(x, ev, len(ev), n_in, n_out, fp, 0, fan, dtype(1), out)
+    np.testing.assert_array_equal(out, want)
+    assert ops == len(ev) * n_out and binary == bool(np.all(np.isin(x[ev], [-1, 1])))
