@@ -34,7 +34,11 @@ Reference kernel: the practical limit on this machine for the synaptic work: a N
 `out += x_j * W[:, j]` over the recorded input events (non-zero inputs) of every synaptic layer, in the simulator's
 weight layout and precision, timed on the same events. By default it is given the work the simulator actually
 does (it skips a layer whose input is identical to the previous step's, e.g. the image view's repeated features);
-the ratio simulator time / reference time is reported with ns per SOP of both.
+the ratio simulator time / reference time is reported with ns per SOP of both. The simulator adds four weight
+columns per pass over the output (the same sums in the same order: the same bits, a quarter of the loads and
+stores of the output); "reference kernel x4" does the same, the stricter limit, and its ratio is shown beside the
+minimal one. The reference takes all samples in one call: the simulator's "all-in-one" ratio is the like-for-like
+one, the stream ratio (one run() call per sample) the one the goal is judged on.
 
 Scaling: log(time) = a + b log(SOPs) fitted across the synthetic series (neurostack stream, per sample); also
 against synapse count, jointly against both, and a linear breakdown time = ns/SOP * SOPs + ns/update * neuron
@@ -391,6 +395,27 @@ def reference_columns(ev_j, ev_v, w_t, out):
     return out[0]
 
 
+@njit(cache=False)
+def reference_columns4(ev_j, ev_v, w_t, out):
+    """reference_columns with four columns per pass over `out` (the simulator's own loop; the same sums in the
+    same order): the stricter limit."""
+    n_out = out.shape[0]
+    n = ev_j.shape[0]
+    e = 0
+    while e + 4 <= n:
+        v0, v1, v2, v3 = ev_v[e], ev_v[e + 1], ev_v[e + 2], ev_v[e + 3]
+        w0, w1, w2, w3 = w_t[ev_j[e]], w_t[ev_j[e + 1]], w_t[ev_j[e + 2]], w_t[ev_j[e + 3]]
+        for i in range(n_out):
+            out[i] = out[i] + v0 * w0[i] + v1 * w1[i] + v2 * w2[i] + v3 * w3[i]
+        e += 4
+    for q in range(e, n):
+        v = ev_v[q]
+        w = w_t[ev_j[q]]
+        for i in range(n_out):
+            out[i] += v * w[i]
+    return out[0]
+
+
 def reference_events(plan, xs: np.ndarray, skip_repeats: bool) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Per Affine/Linear node with one source: (input index, value, W^T) of every non-zero input of every step of
     every sample, from a recorded simulator run on xs. skip_repeats: leave out steps whose input equals the
@@ -420,10 +445,10 @@ def reference_events(plan, xs: np.ndarray, skip_repeats: bool) -> list[tuple[np.
     return layers
 
 
-def time_reference(layers, repeats: int, budget: float) -> float:
+def time_reference(layers, repeats: int, budget: float, kernel=reference_columns) -> float:
     def go():
         for j, v, w_t in layers:
-            reference_columns(j, v, w_t, np.zeros(w_t.shape[1], w_t.dtype))
+            kernel(j, v, w_t, np.zeros(w_t.shape[1], w_t.dtype))
 
     go()  # compile
     return best_of(go, repeats, budget)
@@ -496,11 +521,14 @@ def measure(w: Workload, args, peers: tuple[str, ...], graph_label: str, graph: 
         peer.batch(xb)  # warm-up
         rows.append(Row(w.name, graph_label, cls.name, f"batch {n_b}",
                         best_of(lambda: peer.batch(xb), args.repeats, args.budget), n_b, ops_batch, note))
-    # the reference kernel on the events of the stream samples
-    ref = time_reference(reference_events(ns.plan, w.stream_x, skip_repeats=not args.ref_all_events),
-                         args.repeats, args.budget)
-    rows.append(Row(w.name, graph_label, "reference kernel", "stream", ref, n_s, ops_stream,
-                    "all counted events" if args.ref_all_events else "the events the simulator works on"))
+    # the reference kernels on the events of the stream samples
+    layers = reference_events(ns.plan, w.stream_x, skip_repeats=not args.ref_all_events)
+    what = "all counted events" if args.ref_all_events else "the events the simulator works on"
+    rows.append(Row(w.name, graph_label, "reference kernel", "stream",
+                    time_reference(layers, args.repeats, args.budget), n_s, ops_stream, what))
+    rows.append(Row(w.name, graph_label, "reference kernel x4", "stream",
+                    time_reference(layers, args.repeats, args.budget, reference_columns4), n_s, ops_stream,
+                    what + "; four columns per pass, as the simulator adds them"))
     return rows
 
 
@@ -521,8 +549,9 @@ def result_table(rows: list[Row]) -> str:
             up = f"{r.seconds / mine.seconds:.2f}x"
             if r.mode == "stream":
                 up += f" (all-in-one {r.seconds / ns[(r.graph, 'all-in-one')].seconds:.2f}x)"
-        if r.engine == "reference kernel":
-            up = f"simulator / reference = {ns[(r.graph, 'stream')].seconds / r.seconds:.2f}"
+        if r.engine.startswith("reference kernel"):
+            up = (f"simulator / reference = {ns[(r.graph, 'stream')].seconds / r.seconds:.2f} "
+                  f"(all-in-one {ns[(r.graph, 'all-in-one')].seconds / r.seconds:.2f})")
         out.append([r.graph, r.engine, r.mode, r.samples, fmt_s(r.seconds), f"{r.samples / r.seconds:.3g}",
                     fmt_rate(r.ops / r.seconds), f"{r.ns_per_op:.3g}", up, r.note])
     return table(header, out)
@@ -574,16 +603,17 @@ def fit_scaling(series: list[tuple[Workload, list[Row]]]) -> tuple[str, dict]:
 
 def series_table(series: list[tuple[Workload, list[Row]]]) -> str:
     header = ["H", "p", "T", "synapses", "hidden rate", "SOPs/sample", "neurostack ms/sample", "ns/SOP", "sim / reference",
-              "Norse x", "snnTorch x", "Norse x (batch)", "snnTorch x (batch)"]
+              "sim / reference x4", "Norse x", "snnTorch x", "Norse x (batch)", "snnTorch x (batch)"]
     out = []
     for w, rows in series:
         r = next(r for r in rows if r.engine == "neurostack" and r.mode == "stream")
         ref = next((x for x in rows if x.engine == "reference kernel"), None)
+        ref4 = next((x for x in rows if x.engine == "reference kernel x4"), None)
         b = next(x.mode for x in rows if x.engine == "neurostack" and x.mode.startswith("batch"))
         cells = [w.extra["hidden"], f"{w.extra['activity']:g}", w.extra["steps"], w.extra["synapses"],
                  f"{w.extra['rates'].get('lif1', float('nan')):.3f}",
                  f"{r.ops / r.samples:.3g}", f"{1e3 * r.per_sample:.3g}", f"{r.ns_per_op:.3g}",
-                 f"{r.seconds / ref.seconds:.2f}" if ref else "-"]
+                 f"{r.seconds / ref.seconds:.2f}" if ref else "-", f"{r.seconds / ref4.seconds:.2f}" if ref4 else "-"]
         for mode in ("stream", b):
             for peer in ("Norse", "snnTorch"):
                 v = ratio(rows, "LIF-LIF", peer, mode)
@@ -676,13 +706,17 @@ def main() -> None:
         n1, s1, nb = (ratio(rows, like, "Norse", "stream"), ratio(rows, like, "snnTorch", "stream"),
                       ratio(rows, like, "Norse", b))
         ref = next(r for r in rows if r.graph == like and r.engine == "reference kernel")
+        ref4 = next(r for r in rows if r.graph == like and r.engine == "reference kernel x4")
         mine = next(r for r in rows if r.graph == like and r.engine == "neurostack" and r.mode == "stream")
+        one = next(r for r in rows if r.graph == like and r.engine == "neurostack" and r.mode == "all-in-one")
         goals += [
             f"- FSDD mlp, batch 1 (stream), vs Norse: {n1:.1f}x (goal >= 10x: {'met' if n1 >= 10 else 'NOT met'})",
             f"- FSDD mlp, batch 1 (stream), vs snnTorch: {s1:.1f}x (goal > 1x: {'met' if s1 > 1 else 'NOT met'})",
             f"- FSDD mlp, {b}, vs Norse: {nb:.1f}x (goal >= 2x: {'met' if nb >= 2 else 'NOT met'})",
             f"- FSDD mlp, ns per SOP: simulator {mine.ns_per_op:.3g}, reference kernel {ref.ns_per_op:.3g}: "
-            f"{mine.seconds / ref.seconds:.2f}x (goal <= 2x: {'met' if mine.seconds <= 2 * ref.seconds else 'NOT met'})",
+            f"{mine.seconds / ref.seconds:.2f}x (goal <= 2x: {'met' if mine.seconds <= 2 * ref.seconds else 'NOT met'}); "
+            f"against the reference adding four columns per pass: {mine.seconds / ref4.seconds:.2f}x; all samples in "
+            f"one run() call, as the reference takes them: {one.seconds / ref.seconds:.2f}x",
         ]
 
     if not args.skip_synthetic:
@@ -700,8 +734,13 @@ def main() -> None:
                 "kernel's on the same events.", "", series_table(series), "", text, ""]
         sim_ref = [next(r for r in rows if r.engine == "neurostack" and r.mode == "stream").seconds /
                    next(r for r in rows if r.engine == "reference kernel").seconds for _, rows in series]
+        sim_ref4 = [next(r for r in rows if r.engine == "neurostack" and r.mode == "stream").seconds /
+                    next(r for r in rows if r.engine == "reference kernel x4").seconds for _, rows in series]
         goals.append(f"- synthetic series, simulator / reference kernel: median {np.median(sim_ref):.2f}x, "
-                     f"worst {np.max(sim_ref):.2f}x (goal <= 2x)")
+                     f"worst {np.max(sim_ref):.2f}x (goal <= 2x: median {'met' if np.median(sim_ref) <= 2 else 'NOT met'}"
+                     f", {sum(v <= 2 for v in sim_ref)} of {len(sim_ref)} configurations within 2x); against the "
+                     f"reference adding four columns per pass: median {np.median(sim_ref4):.2f}x, worst "
+                     f"{np.max(sim_ref4):.2f}x")
         if fit is not None:
             goals.append(f"- time vs SOPs exponent b = {fit['b']:.3f} (linear: b = 1); joint fit with synapse "
                          f"count: b = {fit['joint'][1]:.3f}, c = {fit['joint'][2]:.3f} (goal: c ~ 0)")
