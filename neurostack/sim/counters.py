@@ -3,8 +3,9 @@
 Definitions are written down once, in `neurostack.energy.workload` (SOPs, MACs, dense, neuron updates, spikes);
 they match NeuroBench 2.x `SynapticOperations` (Effective_ACs, Effective_MACs, Dense) on Linear/Conv layers.
 
-How the kernels count (kernels.simulate_sample): before a synaptic node (Affine, Linear, Conv, pooling, Scale)
-runs at a step, it walks its input once; every non-zero value j adds `fanout[j]` operations, the number of
+How the kernels count (kernels.simulate_sample): when a synaptic node (Affine, Linear, Conv, pooling, Scale)
+runs at a step, its input's non-zero values are counted (in the Affine's own pass over an event list, else in a
+walk over the input); every non-zero value j adds `fanout[j]` operations, the number of
 non-zero weights that value reaches (conv taps in the padding excluded). The step's operations are SOPs when
 every input value is in {-1, 0, 1}, else MACs (NeuroBench decides per layer call the same way). A neuron node
 counts the neurons whose input was non-zero at that step (driven updates). Everything structural (dense
