@@ -77,7 +77,8 @@ def kernel_args(plan, xs: np.ndarray, status_width: int):
     vrec = np.empty((n, 0, 0), plan.dtype)
     counts = np.zeros((n, 5, 1, len(plan.node_names)), np.int64)
     status = np.zeros((n, status_width), np.int64)
-    return (xs, plan.block_steps(steps), *lay.plan_args, rec, *lay.v_args, vrec, *lay.count_args, counts, status), status
+    args = (xs, plan.block_steps(steps), *lay.plan_args, rec, *lay.v_args, vrec, *lay.count_args, counts, status)
+    return args, status
 
 
 def best(fn, repeats: int) -> float:

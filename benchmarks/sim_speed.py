@@ -714,7 +714,8 @@ def main() -> None:
             f"- FSDD mlp, batch 1 (stream), vs snnTorch: {s1:.1f}x (goal > 1x: {'met' if s1 > 1 else 'NOT met'})",
             f"- FSDD mlp, {b}, vs Norse: {nb:.1f}x (goal >= 2x: {'met' if nb >= 2 else 'NOT met'})",
             f"- FSDD mlp, ns per SOP: simulator {mine.ns_per_op:.3g}, reference kernel {ref.ns_per_op:.3g}: "
-            f"{mine.seconds / ref.seconds:.2f}x (goal <= 2x: {'met' if mine.seconds <= 2 * ref.seconds else 'NOT met'}); "
+            f"{mine.seconds / ref.seconds:.2f}x "
+            f"(goal <= 2x: {'met' if mine.seconds <= 2 * ref.seconds else 'NOT met'}); "
             f"against the reference adding four columns per pass: {mine.seconds / ref4.seconds:.2f}x; all samples in "
             f"one run() call, as the reference takes them: {one.seconds / ref.seconds:.2f}x",
         ]
@@ -737,7 +738,8 @@ def main() -> None:
         sim_ref4 = [next(r for r in rows if r.engine == "neurostack" and r.mode == "stream").seconds /
                     next(r for r in rows if r.engine == "reference kernel x4").seconds for _, rows in series]
         goals.append(f"- synthetic series, simulator / reference kernel: median {np.median(sim_ref):.2f}x, "
-                     f"worst {np.max(sim_ref):.2f}x (goal <= 2x: median {'met' if np.median(sim_ref) <= 2 else 'NOT met'}"
+                     f"worst {np.max(sim_ref):.2f}x "
+                     f"(goal <= 2x: median {'met' if np.median(sim_ref) <= 2 else 'NOT met'}"
                      f", {sum(v <= 2 for v in sim_ref)} of {len(sim_ref)} configurations within 2x); against the "
                      f"reference adding four columns per pass: median {np.median(sim_ref4):.2f}x, worst "
                      f"{np.max(sim_ref4):.2f}x")

@@ -95,7 +95,8 @@ def test_time_blocks_give_the_results_of_one_step_at_a_time(monkeypatch, precisi
     for most in (1, 4, 64):
         monkeypatch.setattr(plan_module, "MAX_BLOCK_STEPS", most)
         results[most] = run(plan, x, record_voltages=True, count_per_step=True)
-    assert plan.block_steps(steps) == min(steps, plan_module.BLOCK_BYTES // (plan.buffer_len * (plan.dtype.itemsize + 8)))
+    per_step = plan.buffer_len * (plan.dtype.itemsize + 8)
+    assert plan.block_steps(steps) == min(steps, plan_module.BLOCK_BYTES // per_step)
     one = results[1]
     assert one.spike_counts["lif1"] > 0 and one.spike_counts["th"] > 0 and one.spike_counts["lif_c"] > 0
     for most in (4, 64):
