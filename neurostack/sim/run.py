@@ -12,9 +12,9 @@ import numpy as np
 
 from neurostack.energy.workload import Workload
 from neurostack.errors import NeurostackError
+from neurostack.memory import ENV_LIMIT, worth_checking
 from neurostack.sim import counters, kernels
 from neurostack.sim.counters import RunCounts
-from neurostack.memory import ENV_LIMIT, worth_checking
 from neurostack.sim.memory import check_run
 from neurostack.sim.plan import Plan
 
