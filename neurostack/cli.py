@@ -95,6 +95,9 @@ def main() -> None:
 @click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
 @click.option("--patience", type=click.IntRange(0), default=0, show_default=True,
               help="Early stopping: stop after N epochs without a better validation accuracy (0: off).")
+@click.option("--ema", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help="Weight averaging: validate, keep and export an exponential moving average of the weights "
+                   "with this decay per step, e.g. 0.99 (0: off)  [default: 0; csnn 0.99].")
 @click.option("--augment/--no-augment", default=True, show_default=True,
               help="Training-time augmentation, the model's default set: mlp, csnn: --time-shift 4; spikformer, "
                    "adlif, delay: also --time-stretch 0.1 --freq-shift 1 --tilt 0.3 --time-mask 1 --freq-mask 1. "
@@ -125,8 +128,8 @@ def main() -> None:
 @click.option("--limit", type=click.IntRange(1), default=None, help="Use at most N samples per split (quick runs).")
 @_user_errors
 def train(data, split, model_name, epochs, batch_size, lr, hidden, view, encoder, steps, steps_per_frame, feature_kind,
-          n_bins, surrogate, dim, depth, heads, max_delay, dropout, weight_decay, label_smoothing, patience, augment,
-          time_shift, time_stretch, freq_shift, vtlp, tilt, time_mask, freq_mask, noise, mixup, cutmix, device, seed, out, resume,
+          n_bins, surrogate, dim, depth, heads, max_delay, dropout, weight_decay, label_smoothing, patience, ema,
+          augment, time_shift, time_stretch, freq_shift, vtlp, tilt, time_mask, freq_mask, noise, mixup, cutmix, device, seed, out, resume,
           cache_dir, limit):
     """Train a spiking classifier with surrogate gradients (BPTT).
 
@@ -140,7 +143,7 @@ def train(data, split, model_name, epochs, batch_size, lr, hidden, view, encoder
                  feature_kind=feature_kind,
                  n_bins=n_bins, surrogate=surrogate, device=device, seed=seed,
                  dropout=dropout, weight_decay=weight_decay, label_smoothing=label_smoothing, patience=patience,
-                 augment=augment,
+                 ema=ema, augment=augment,
                  augment_kinds={"time_shift": time_shift, "time_stretch": time_stretch, "freq_shift": freq_shift, "vtlp": vtlp,
                                 "tilt": tilt,
                                 "time_mask": time_mask, "freq_mask": freq_mask, "noise": noise, "mixup": mixup,

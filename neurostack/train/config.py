@@ -29,6 +29,7 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # training-time augmentation (train/augment.py)
     grad_clip: float = 0.0  # clip the gradient's global norm to this (0: off)
     patience: int = 0  # early stopping: stop after this many epochs without a better validation accuracy (0: off)
+    ema: float = 0.0  # weight averaging: decay of an exponential moving average of the weights per step (0: off)
     seed: int = 0
     device: str = "auto"
     cache_dir: str | None = None

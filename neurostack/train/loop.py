@@ -11,10 +11,15 @@ Against overfitting: augmentation of each training batch (`neurostack.train.augm
 dropout (in the model), AdamW weight decay (not applied to time constants, delays and position embeddings),
 label smoothing, and early stopping on the validation split (`cfg.patience`); the best epoch on validation
 is the one kept in any case.
+
+Weight averaging (`cfg.ema` > 0): an exponential moving average of the weights (`WeightAverage`), updated after
+every optimiser step, is what validation measures, what `best.safetensors` holds and so what is tested and
+exported; the raw weights keep training (both are in `last.pt`, so resuming continues both).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -82,16 +87,56 @@ def make_optimiser(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
     return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
+class WeightAverage:
+    """Exponential moving average of a model's state (parameters and floating buffers; integer buffers are
+    copied): after update n the average moves towards the weights by 1 - d, d = min(decay, (1 + n) / (10 + n))
+    (the warm-up keeps the random initial weights from lingering)."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay = float(decay)
+        self.updates = 0
+        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for k, v in model.state_dict().items():
+            avg = self.state[k]
+            if avg.is_floating_point():
+                avg.lerp_(v.detach(), 1.0 - d)
+            else:
+                avg.copy_(v)
+
+    @contextlib.contextmanager
+    def applied(self, model: torch.nn.Module):
+        """Within the block `model` holds the averaged weights; its own come back afterwards."""
+        own = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        model.load_state_dict(self.state)
+        try:
+            yield model
+        finally:
+            model.load_state_dict(own)
+
+    def state_dict(self) -> dict:
+        return {"state": self.state, "updates": self.updates}
+
+    def load_state_dict(self, saved: dict) -> None:
+        self.updates = int(saved["updates"])
+        for k, v in saved["state"].items():
+            self.state[k].copy_(v)
+
+
 def _epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 7_919) % (2**31)
 
 
 def train_epoch(model: SpikingClassifier, optimiser: torch.optim.Optimizer, x: np.ndarray, y: np.ndarray,
                 cfg: TrainConfig, epoch: int, device: torch.device, on_batch: ProgressFn | None = None, *,
-                net: torch.nn.Module | None = None) -> tuple[float, float]:
+                net: torch.nn.Module | None = None, average: WeightAverage | None = None) -> tuple[float, float]:
     """One pass over the training set (this process's shard of it when distributed). `net` is what runs the
-    batches (`model` in DistributedDataParallel; default `model`). Returns (mean loss, accuracy) over all
-    processes."""
+    batches (`model` in DistributedDataParallel; default `model`); `average`, if given, is updated after every
+    step. Returns (mean loss, accuracy) over all processes."""
     net = net if net is not None else model
     model.train()
     model.set_progress((epoch - 1) / max(cfg.epochs, 1))
@@ -119,6 +164,8 @@ def train_epoch(model: SpikingClassifier, optimiser: torch.optim.Optimizer, x: n
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimiser.step()
+        if average is not None:
+            average.update(model)
         total_loss += loss.item() * len(idx)
         total_correct += (scores.argmax(1) == yb).sum().item()
         total_seen += len(idx)
@@ -154,6 +201,7 @@ def train(cfg: TrainConfig, data, run: RunPaths, *, resume: bool = False,
         calibrate_init(model, to_time_major(sample, device), cfg.model.init_std)
     optimiser = make_optimiser(model, cfg)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(cfg.epochs, 1))
+    average = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
     history: list[dict] = []
     start_epoch, best_val, best_epoch = 1, -1.0, 0
     stopped_early = None
@@ -166,6 +214,15 @@ def train(cfg: TrainConfig, data, run: RunPaths, *, resume: bool = False,
             scheduler.load_state_dict(state["scheduler"])
         except (KeyError, RuntimeError, ValueError) as exc:
             raise NeurostackError(f"{run.last_checkpoint}: does not fit this run's model ({str(exc).splitlines()[0][:120]})") from None
+        if average is not None:
+            if "ema" in state:
+                try:
+                    average.load_state_dict(state["ema"])
+                except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as exc:
+                    raise NeurostackError(f"{run.last_checkpoint}: its weight average does not fit this run's "
+                                          f"model ({str(exc).splitlines()[0][:120]})") from None
+            else:  # a checkpoint written without averaging: start the average from its weights
+                average = WeightAverage(model, cfg.ema)
         history = list(state["history"])
         start_epoch, best_val, best_epoch = int(state["epoch"]) + 1, float(state["best_val"]), int(state["best_epoch"])
 
@@ -180,25 +237,28 @@ def train(cfg: TrainConfig, data, run: RunPaths, *, resume: bool = False,
             shard = math.ceil(len(data.x["train"]) / distributed.world_size())
             on_epoch_start(epoch, cfg.epochs, math.ceil(shard / cfg.batch_size))
         loss, acc = train_epoch(model, optimiser, data.x["train"], data.y["train"], cfg, epoch, device, on_batch,
-                                net=net)
+                                net=net, average=average)
         scheduler.step()
         if not math.isfinite(loss):
             raise NeurostackError(f"training diverged at epoch {epoch} (loss {loss}); try a lower --lr")
-        val_acc = distributed.broadcast_float(_accuracy(model, data.x["val"], data.y["val"], cfg, device)
-                                              if main else math.nan)
-        val_for_choice = val_acc if math.isfinite(val_acc) else acc
-        is_best = val_for_choice > best_val
-        if is_best:
-            best_val, best_epoch = val_for_choice, epoch
-            if main:
-                save_weights(run.best_weights, model)
+        # what is validated, kept as the best and tested: the averaged weights when averaging
+        with average.applied(model) if average is not None else contextlib.nullcontext(model) as evaluated:
+            val_acc = distributed.broadcast_float(_accuracy(evaluated, data.x["val"], data.y["val"], cfg, device)
+                                                  if main else math.nan)
+            val_for_choice = val_acc if math.isfinite(val_acc) else acc
+            is_best = val_for_choice > best_val
+            if is_best:
+                best_val, best_epoch = val_for_choice, epoch
+                if main:
+                    save_weights(run.best_weights, evaluated)
         seconds = time.perf_counter() - t0
         history.append({"epoch": epoch, "train_loss": loss, "train_accuracy": acc,
                         "val_accuracy": val_acc, "seconds": seconds})
         if main:
             save_checkpoint(run.last_checkpoint, {
                 "model": model.state_dict(), "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
-                "epoch": epoch, "history": history, "best_val": best_val, "best_epoch": best_epoch})
+                "epoch": epoch, "history": history, "best_val": best_val, "best_epoch": best_epoch,
+                **({"ema": average.state_dict()} if average is not None else {})})
         if on_epoch_end:
             on_epoch_end(EpochReport(epoch, cfg.epochs, loss, acc, val_acc, seconds, is_best))
         if cfg.patience > 0 and epoch - best_epoch >= cfg.patience and epoch < cfg.epochs:

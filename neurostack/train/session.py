@@ -58,10 +58,11 @@ def resolve_augment(augment: bool = True, preset: dict | None = None, **kinds) -
 
 def resolve_config(*, data, split, model_name, epochs, batch_size, lr, hidden, view, encoder, steps, steps_per_frame,
                    feature_kind, n_bins, surrogate, device, seed, cache_dir, dropout=None, weight_decay=1e-4,
-                   label_smoothing=0.0, patience=0, augment=True, augment_kinds=None, model_options=None) -> TrainConfig:
+                   label_smoothing=0.0, patience=0, augment=True, augment_kinds=None, model_options=None,
+                   ema=None) -> TrainConfig:
     """Check the options a user gave and build the run's config (input shape is filled in from the data).
 
-    Options left as None take the model's defaults (`MODEL_DEFAULTS`): view, steps, hidden, lr, dropout, and
+    Options left as None take the model's defaults (`MODEL_DEFAULTS`): view, steps, hidden, lr, dropout, ema, and
     the augmentation `augment` (True, the default) switches on. `augment_kinds` maps AugmentConfig fields to
     values (None: that default); `model_options` sets ModelConfig fields (dim, depth, heads, max_delay, ...)."""
     from neurostack.data import ENCODERS
@@ -79,6 +80,9 @@ def resolve_config(*, data, split, model_name, epochs, batch_size, lr, hidden, v
     hidden_sizes = _parse_hidden(hidden, defaults.pop("hidden", (512,)))
     grad_clip = defaults.pop("grad_clip", 0.0)
     hop_s = defaults.pop("hop_s", None)
+    ema = ema if ema is not None else defaults.pop("ema", 0.0)
+    if not 0.0 <= ema < 1.0:
+        raise NeurostackError(f"--ema {ema}: the averaging decay must be in [0, 1) (e.g. 0.99; 0: off)")
     augment_preset = defaults.pop("augment", None)
     for k in TRAINING_KEYS:
         defaults.pop(k, None)
@@ -100,7 +104,7 @@ def resolve_config(*, data, split, model_name, epochs, batch_size, lr, hidden, v
                        features=features, model=model,
                        epochs=epochs or DEFAULT_EPOCHS, batch_size=batch_size, lr=lr, seed=seed, device=device,
                        cache_dir=cache_dir, weight_decay=weight_decay, label_smoothing=label_smoothing,
-                       patience=patience, grad_clip=grad_clip, augment=resolve_augment(augment, augment_preset, **(augment_kinds or {})))
+                       patience=patience, grad_clip=grad_clip, ema=ema, augment=resolve_augment(augment, augment_preset, **(augment_kinds or {})))
     cfg.input_spec().check()
     return cfg
 
@@ -204,7 +208,8 @@ def _run_training(*, out: Path, resume: bool, limit: int | None, console: Consol
                   f"on {device}{processes}, {cfg.epochs} epochs -> {run.root}")
     console.print(f"augmentation: {', '.join(cfg.augment.active()) or 'none'}; dropout {cfg.model.dropout:g}, "
                   f"weight decay {cfg.weight_decay:g}, label smoothing {cfg.label_smoothing:g}"
-                  + (f", early stopping after {cfg.patience} epochs" if cfg.patience else ""))
+                  + (f", early stopping after {cfg.patience} epochs" if cfg.patience else "")
+                  + (f", weight average (EMA {cfg.ema:g})" if cfg.ema else ""))
     from neurostack.train.loop import train
 
     progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
