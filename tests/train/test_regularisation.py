@@ -11,30 +11,23 @@ from neurostack.errors import NeurostackError
 from neurostack.frontend.models import ZOO_AUGMENT, ModelConfig, build_model
 from neurostack.train.config import TrainConfig
 from neurostack.train.loop import make_optimiser
-from neurostack.train.session import resolve_augment, resolve_config
-
-
-def _resolve(**kw):
-    base = dict(data="synth-digits", split="standard", model_name="mlp", epochs=None, batch_size=64, lr=None,
-                hidden=None, view=None, encoder="none", steps=None, steps_per_frame=1, feature_kind="mel", n_bins=40,
-                surrogate="atan", device="cpu", seed=0, cache_dir=None)
-    base.update(kw)
-    return resolve_config(**base)
+from neurostack.train.session import resolve_augment
+from train_helpers import resolve
 
 
 def test_mlp_defaults_are_unchanged_and_zoo_models_get_their_own():
-    mlp = _resolve()
+    mlp = resolve()
     assert (mlp.view, mlp.steps, mlp.lr, mlp.model.hidden, mlp.model.dropout) == ("image", 25, 2e-3, (512,), 0.3)
     assert mlp.weight_decay == 1e-4 and mlp.label_smoothing == 0.0 and mlp.patience == 0 and mlp.grad_clip == 0.0
-    adlif = _resolve(model_name="adlif")
+    adlif = resolve(model_name="adlif")
     assert adlif.view == "image" and adlif.model.readout == "mean" and adlif.grad_clip == 1.0
-    delay = _resolve(model_name="delay")
+    delay = resolve(model_name="delay")
     assert delay.view == "sequence" and delay.features["hop_s"] == 0.02 and delay.model.max_delay == 13
-    spik = _resolve(model_name="spikformer", model_options={"dim": 32, "heads": 8, "depth": None})
+    spik = resolve(model_name="spikformer", model_options={"dim": 32, "heads": 8, "depth": None})
     assert spik.view == "image" and (spik.model.dim, spik.model.heads, spik.model.depth) == (32, 8, 2)
-    assert _resolve(model_name="delay", hidden="64", view="image").model.hidden == (64,)
+    assert resolve(model_name="delay", hidden="64", view="image").model.hidden == (64,)
     with pytest.raises(NeurostackError, match="multiple of"):
-        _resolve(model_name="spikformer", model_options={"dim": 30, "heads": 4})
+        resolve(model_name="spikformer", model_options={"dim": 30, "heads": 4})
 
 
 def test_augment_switches():
@@ -48,9 +41,9 @@ def test_augment_switches():
     assert resolve_augment(True, vtlp=0.1).active() == ["time_shift", "vtlp"]
     with pytest.raises(NeurostackError, match="vtlp"):
         resolve_augment(True, vtlp=1.0)
-    assert _resolve().augment.active() == ["time_shift"]
-    assert _resolve(model_name="adlif").augment.active() == resolve_augment(True, ZOO_AUGMENT).active()
-    assert _resolve(model_name="adlif", augment=False).augment.active() == []
+    assert resolve().augment.active() == ["time_shift"]
+    assert resolve(model_name="adlif").augment.active() == resolve_augment(True, ZOO_AUGMENT).active()
+    assert resolve(model_name="adlif", augment=False).augment.active() == []
 
 
 def test_time_constants_and_delays_are_not_weight_decayed():

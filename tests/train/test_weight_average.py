@@ -12,15 +12,7 @@ from neurostack.errors import NeurostackError
 from neurostack.frontend import models
 from neurostack.frontend.models import build_model
 from neurostack.train.loop import WeightAverage
-from neurostack.train.session import resolve_config
-
-
-def _resolve(**kw):
-    base = dict(data="synth-digits", split="standard", model_name="mlp", epochs=None, batch_size=64, lr=None,
-                hidden=None, view=None, encoder="none", steps=None, steps_per_frame=1, feature_kind="mel", n_bins=40,
-                surrogate="atan", device="cpu", seed=0, cache_dir=None)
-    base.update(kw)
-    return resolve_config(**base)
+from train_helpers import resolve
 
 
 def test_average_follows_the_weights_with_warm_up_and_swaps_back():
@@ -49,14 +41,14 @@ def test_average_follows_the_weights_with_warm_up_and_swaps_back():
 
 def test_ema_option_defaults_to_off_and_a_model_default_can_switch_it_on(monkeypatch):
     for name in models.MODELS:  # the csnn averages by default (chosen on the fsdd-dev speakers)
-        assert _resolve(model_name=name).ema == (0.99 if name == "csnn" else 0.0)
-    assert _resolve(model_name="csnn", ema=0.0).ema == 0.0
-    assert _resolve(ema=0.99).ema == 0.99
+        assert resolve(model_name=name).ema == (0.99 if name == "csnn" else 0.0)
+    assert resolve(model_name="csnn", ema=0.0).ema == 0.0
+    assert resolve(ema=0.99).ema == 0.99
     monkeypatch.setitem(models.MODEL_DEFAULTS, "mlp", {**models.MODEL_DEFAULTS["mlp"], "ema": 0.95})
-    assert _resolve().ema == 0.95 and _resolve(ema=0.0).ema == 0.0  # an explicit 0 switches it off
-    assert "ema" not in _resolve().model.to_dict()  # a training option, not a model field
+    assert resolve().ema == 0.95 and resolve(ema=0.0).ema == 0.0  # an explicit 0 switches it off
+    assert "ema" not in resolve().model.to_dict()  # a training option, not a model field
     with pytest.raises(NeurostackError, match="ema"):
-        _resolve(ema=1.0)
+        resolve(ema=1.0)
     result = CliRunner().invoke(main, ["train", "--ema", "1.5"])
     assert result.exit_code == 2 and "--ema" in result.output
 
