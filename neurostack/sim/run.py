@@ -61,9 +61,16 @@ class SimResult:
 
 def _check_inputs(plan: Plan, inputs) -> np.ndarray:
     x = inputs if isinstance(inputs, np.ndarray) else np.asarray(inputs)
+    shape = plan.input_shape
+    dtype = plan.fparams.dtype
+    if x.dtype == dtype and x.flags.c_contiguous and x.shape[-len(shape):] == shape and x.size:
+        # the common case, streaming: the plan's dtype, contiguous: no copy, no conversion
+        if x.ndim == len(shape) + 1:
+            return x.reshape(1, x.shape[0], -1)
+        if x.ndim == len(shape) + 2:
+            return x.reshape(x.shape[0], x.shape[1], -1)
     if x.dtype.kind not in "biuf":  # bool, integers, floats
         raise NeurostackError(f"inputs must be a numeric array, got dtype {x.dtype}")
-    shape = plan.input_shape
     k = len(shape)
     if x.ndim == k + 1 and x.shape[1:] == shape:
         x = x[None]
@@ -73,9 +80,6 @@ def _check_inputs(plan: Plan, inputs) -> np.ndarray:
                               f"'{plan.input_name}' of shape {shape}")
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise NeurostackError(f"inputs have shape {x.shape}: no samples or no time steps")
-    dtype = plan.fparams.dtype
-    if x.dtype == dtype and x.flags.c_contiguous:  # the common case, streaming: no copy, no conversion
-        return x.reshape(x.shape[0], x.shape[1], -1)
     if x.dtype.kind == "f" and x.dtype.itemsize > dtype.itemsize:
         big = np.abs(x[np.isfinite(x)], dtype=np.float64).max(initial=0.0)
         if big > np.finfo(dtype).max:
@@ -107,7 +111,8 @@ class _Layout:
     v_args: tuple = ()
     count_args: tuple = ()
     count_tables: dict = field(default_factory=dict)
-    small_runs: set = field(default_factory=set)  # (samples, steps, per step, threads) known to need little memory
+    # (samples, steps, per step, threads) known to need little memory -> steps per time block
+    small_runs: dict = field(default_factory=dict)
 
 
 def _offsets(lengths: list[int]) -> np.ndarray:
@@ -165,14 +170,16 @@ def run(plan: Plan, inputs: np.ndarray, *, record_voltages: bool = False, parall
     x = _check_inputs(plan, inputs)
     n_samples, steps = x.shape[:2]
     threads = numba.get_num_threads() if parallel and n_samples > 1 else 1
-    wanted = None if record is None else frozenset(record)
-    lay = _layout(plan, wanted, record_voltages)
+    lay = _layout(plan, None if record is None else frozenset(record), record_voltages)
     request = (n_samples, steps, count_per_step, threads)
-    if request not in lay.small_runs or os.environ.get(ENV_LIMIT):
+    block = lay.small_runs.get(request)
+    if block is None or os.environ.get(ENV_LIMIT):
         needed = check_run(plan, n_samples, steps, record_voltages=record_voltages, count_per_step=count_per_step,
-                           record=wanted, hint="; run fewer samples at a time", threads=threads)
+                           record=None if record is None else frozenset(record), threads=threads,
+                           hint="; run fewer samples at a time")
+        block = plan.block_steps(steps)
         if not worth_checking(needed):
-            lay.small_runs.add(request)  # a stream of one-sample runs asks the same each time
+            lay.small_runs[request] = block  # a stream of one-sample runs asks the same each time
     dtype = plan.fparams.dtype
     rec = np.empty((n_samples, steps, lay.rec_total), dtype)  # every step of every recorded node is written
     vrec = np.empty((n_samples, steps if lay.v_len else 0, lay.v_total), dtype)
@@ -181,8 +188,7 @@ def run(plan: Plan, inputs: np.ndarray, *, record_voltages: bool = False, parall
     status = np.zeros((n_samples, 1), np.int64)  # 1 + the step of a NaN / inf input, per sample
 
     driver = kernels.run_parallel if threads > 1 else kernels.run_serial
-    failed = driver(x, plan.block_steps(steps), *lay.plan_args, rec, *lay.v_args, vrec, *lay.count_args, counts,
-                    status)
+    failed = driver(x, block, *lay.plan_args, rec, *lay.v_args, vrec, *lay.count_args, counts, status)
     if failed >= 0:
         raise NeurostackError(f"inputs hold NaN or infinite values (sample {failed}, step {status[failed, 0] - 1})")
 
