@@ -25,7 +25,9 @@ from safetensors.torch import load_file
 from reliability_helpers import fsdd_folder
 
 REPO = Path(__file__).resolve().parents[2]
-EPOCHS = 3
+# enough epochs that a signal sent half-way through epoch 2 lands well before the end, however the machine's
+# load stretches or shrinks an epoch against the first one (with 3, a busy machine once finished first)
+EPOCHS = 6
 TRAIN = ("--epochs", EPOCHS, "--hidden", 32, "--batch-size", 4, "--device", "cpu", "--seed", 3)
 
 
