@@ -197,16 +197,25 @@ class DelayedLinear(nn.Module):
     and from then on, and always in eval mode, the kernel is the hard one-hot at round(delay): the network
     evaluated (and selected on validation) is the one with whole-step delays. `round_delays()` writes the
     rounded delays into the parameter, as export wants them. x (T, B, n_in) -> (T, B, n_out).
+
+    `batch_norm` (DCLS-delays' set-up) normalises each output current with BatchNorm over steps and samples; in
+    eval mode that is an affine map per output, `bn_scale_shift()`, which export folds into the synapses.
+    `delay_scale` k stores the delays as parameter = delay / k, so that the optimiser (Adam: a step of about lr
+    per parameter, whatever the gradient's scale) moves the delays k times faster than the weights (DCLS-delays
+    trains the positions with a far larger learning rate); k = 1: the parameter is the delay in steps.
     """
 
     def __init__(self, n_in: int, n_out: int, max_delay: int, sigma_init: float | None = None,
-                 sigma_min: float = 0.5, hard_from: float = 0.8, bias: bool = True):
+                 sigma_min: float = 0.5, hard_from: float = 0.8, bias: bool = True, batch_norm: bool = False,
+                 delay_scale: float = 1.0):
         super().__init__()
         self.in_features, self.out_features, self.max_delay = int(n_in), int(n_out), int(max_delay)
+        self.delay_scale = float(delay_scale)
         bound = 1.0 / math.sqrt(n_in)
         self.weight = nn.Parameter(torch.empty(n_out, n_in).uniform_(-bound, bound))
         self.bias = nn.Parameter(torch.empty(n_out).uniform_(-bound, bound)) if bias else None
-        self.delay = nn.Parameter(torch.empty(n_out, n_in).uniform_(0.0, max_delay - 1))
+        self.delay = nn.Parameter(torch.empty(n_out, n_in).uniform_(0.0, (max_delay - 1) / self.delay_scale))
+        self.bn = nn.BatchNorm1d(n_out) if batch_norm else None
         self.sigma_init = float(sigma_init if sigma_init is not None else max(max_delay / 4, sigma_min))
         self.sigma_min, self.hard_from = float(sigma_min), float(hard_from)
         self.sigma: float | None = self.sigma_init
@@ -221,16 +230,32 @@ class DelayedLinear(nn.Module):
     @torch.no_grad()
     def round_delays(self) -> None:
         """Replace each delay by the whole number of steps the hard kernel uses."""
-        self.delay.copy_(torch.round(self.delay).clamp(0, self.max_delay - 1))
+        self.delay.copy_(torch.round(self.delays()).clamp(0, self.max_delay - 1) / self.delay_scale)
+
+    def delays(self) -> torch.Tensor:
+        """The real-valued delays in steps (the parameter times `delay_scale`)."""
+        return self.delay if self.delay_scale == 1.0 else self.delay * self.delay_scale
 
     def integer_delays(self) -> torch.Tensor:
         """The delays, in whole steps, of the hard (evaluation / export) kernel: (n_out, n_in) int64."""
-        return torch.round(self.delay.detach()).clamp(0, self.max_delay - 1).long()
+        return torch.round(self.delays().detach()).clamp(0, self.max_delay - 1).long()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         sigma = self.sigma if self.training else None
-        return delayed_linear(x, self.weight, self.bias, self.delay.clamp(0, self.max_delay - 1), self.max_delay,
-                              sigma)
+        y = delayed_linear(x, self.weight, self.bias, self.delays().clamp(0, self.max_delay - 1), self.max_delay,
+                           sigma)
+        if self.bn is not None:
+            y = self.bn(y.reshape(-1, y.shape[-1])).reshape(y.shape)
+        return y
+
+    @torch.no_grad()
+    def bn_scale_shift(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(s, shift), float64, with the eval-mode BatchNorm(y) = s y + shift per output; None without BN."""
+        if self.bn is None:
+            return None
+        b = self.bn
+        s = b.weight.double() / torch.sqrt(b.running_var.double() + b.eps)
+        return s, b.bias.double() - b.running_mean.double() * s
 
 
 # ------------------------------------------------------------------------------------------ spikformer

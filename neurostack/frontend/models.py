@@ -21,8 +21,9 @@ The models (`MODELS`):
   mlp); `--view sequence` streams frames, where it learns far more slowly (about 0.6 validation accuracy on
   FSDD after 30 epochs, against 0.9 for a GRU).
 - `delay`: feed-forward LIF layers whose synapses each have a learnable delay (DCLS-delays style,
-  `layers.DelayedLinear`), rounded to whole steps for evaluation and export; LI readout averaged over time;
-  sequence view (delays need an input that changes over time), frames every 20 ms.
+  `layers.DelayedLinear`), rounded to whole steps for evaluation and export, each layer's current normalised by
+  BatchNorm (folded into the synapses at export); LI readout averaged over time; sequence view (delays need an
+  input that changes over time), frames every 20 ms.
 """
 
 from __future__ import annotations
@@ -53,8 +54,10 @@ MODEL_DEFAULTS: dict[str, dict] = {
     "spikformer": {"view": "image", "steps": 4, "tau_mem": 0.002, "dropout": 0.1, "augment": ZOO_AUGMENT},
     "adlif": {"view": "image", "steps": 25, "hidden": (512,), "grad_clip": 1.0, "tau_out": 0.02, "dropout": 0.2,
               "readout": "mean", "augment": ZOO_AUGMENT},
+    # batch_norm and delay_scale chosen on the fsdd-dev speakers (benchmarks/zoo_results.md, fourth round)
     "delay": {"view": "sequence", "hop_s": 0.02, "hidden": (256, 128), "lr": 5e-3, "grad_clip": 1.0, "max_delay": 13,
-              "tau_out": 0.02, "dropout": 0.2, "readout": "mean", "augment": ZOO_AUGMENT},
+              "tau_out": 0.02, "dropout": 0.2, "readout": "mean", "batch_norm": True, "delay_scale": 10.0,
+              "augment": ZOO_AUGMENT},
 }
 
 
@@ -90,8 +93,11 @@ class ModelConfig:
     tau_adapt: float = 0.2
     adapt_jump: float = 0.5
     recurrent: bool = True
-    # delay: synaptic delays of 0 .. max_delay - 1 steps
+    # delay: synaptic delays of 0 .. max_delay - 1 steps; batch_norm: BatchNorm on each DelayedLinear's output
+    # (folded into the synapses at export); delay_scale: the delays learn this many times faster than the weights
     max_delay: int = 25
+    batch_norm: bool = False
+    delay_scale: float = 1.0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -251,7 +257,8 @@ def _delay(cfg: ModelConfig) -> list[tuple[str, nn.Module]]:
     stages: list[tuple[str, nn.Module]] = []
     n_in = _flat_inputs(cfg)
     for k, n in enumerate(cfg.hidden, start=1):
-        stages.append((f"fc{k}", DelayedLinear(n_in, n, cfg.max_delay)))
+        stages.append((f"fc{k}", DelayedLinear(n_in, n, cfg.max_delay, batch_norm=cfg.batch_norm,
+                                                 delay_scale=cfg.delay_scale)))
         stages.append((f"lif{k}", LIF((n,), cfg.tau_mem, cfg.dt, cfg.v_th, cfg.surrogate)))
         if cfg.dropout > 0:
             stages.append((f"drop{k}", nn.Dropout(cfg.dropout)))

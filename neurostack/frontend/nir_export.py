@@ -12,7 +12,8 @@ How each model maps (dt the model's step, in seconds; node names are the model's
               branch per distinct delay s: Delay(s * dt) `fc_k_delay{s}` (left out for s = 0) -> Linear `fc_k_w{s}`
               holding the weights of the synapses with delay s (zeros elsewhere; the first branch is an Affine
               with the bias); the LIF sums the branches:  I[t] = b + sum_s W_s x[t - s] = the model's
-              b + sum_i W[o, i] x[t - d[o, i], i].
+              b + sum_i W[o, i] x[t - d[o, i], i]. With `batch_norm` the eval BatchNorm (s y + shift per output)
+              is folded in, in float64: W' = s W, b' = s b + shift.
   adlif       AdLIFRecurrent `lif_k` becomes the cycle  fc_k -> LIF lif_k -> Linear rec_k (W_rec) -> lif_k  and
               lif_k -> Scale adapt_k_in (-b) -> LI adapt_k (tau_adapt, r = 1, v_leak = 0) -> lif_k. Back edges read
               the previous step, so lif_k's input at step t is (ff_t + W_rec z_{t-1}) + a_t, summed in that
@@ -96,14 +97,19 @@ def _delayed_linear(b: GraphBuilder, name: str, stage: DelayedLinear, sources: l
     """One Delay -> Linear branch per distinct whole-step delay (see the module docstring); returns the branches."""
     steps = stage.integer_delays().cpu().numpy()  # (n_out, n_in), what evaluation uses
     weight = _np(stage.weight)
+    bias = _np(stage.bias) if stage.bias is not None else np.zeros(stage.out_features, np.float32)
+    folded = stage.bn_scale_shift()
+    if folded is not None:  # eval BatchNorm s y + shift folds in, in float64 (as spikformer's BN)
+        s64, shift = (t.cpu().numpy() for t in folded)
+        weight = weight.astype(np.float64) * s64[:, None]
+        bias = bias.astype(np.float64) * s64 + shift
     branches: list[str] = []
     for s in np.unique(steps).tolist():
         src = sources
         if s > 0:
             src = b.add(f"{name}_delay{s}", nir.Delay(delay=np.full(stage.in_features, s * dt, np.float64)), sources)
-        w = np.where(steps == s, weight, np.float32(0))
+        w = np.where(steps == s, weight, weight.dtype.type(0))
         if not branches:
-            bias = _np(stage.bias) if stage.bias is not None else np.zeros(stage.out_features, np.float32)
             node = nir.Affine(weight=w, bias=bias)
         else:
             node = nir.Linear(weight=w)

@@ -191,3 +191,27 @@ def test_delay_model_rounds_all_its_delays():
     model.round_delays()
     delays = [m.delay for m in model.modules() if isinstance(m, DelayedLinear)]
     assert len(delays) == 2 and all(torch.equal(d, torch.round(d)) for d in delays)
+
+
+def test_delay_scale_learns_the_delays_faster_and_rounds_the_same():
+    torch.manual_seed(0)
+    x = torch.rand(12, 4, 3)
+    moved = {}
+    for k in (1.0, 10.0):
+        torch.manual_seed(1)
+        layer = DelayedLinear(3, 2, max_delay=8, delay_scale=k)
+        assert float(layer.delays().max()) <= 7 and float(layer.delay.max()) <= 7 / k
+        start = layer.delays().detach().clone()
+        opt = torch.optim.Adam(layer.parameters(), lr=1e-2)
+        for _ in range(5):
+            opt.zero_grad()
+            layer(x).square().sum().backward()
+            opt.step()
+        moved[k] = float((layer.delays().detach() - start).abs().max())
+        layer.eval()
+        with torch.no_grad():
+            y = layer(x)
+            assert torch.equal(layer.integer_delays(), torch.round(layer.delays()).clamp(0, 7).long())
+            layer.round_delays()
+            assert torch.equal(layer(x), y)  # evaluation already used the rounded delays
+    assert moved[10.0] > 5 * moved[1.0]  # Adam's steps are per parameter: k times larger in steps

@@ -96,6 +96,44 @@ def test_delay_export_uses_the_rounded_delays_evaluation_uses(tmp_path):
     assert set(graph.nodes) >= {"fc1_delay1", "fc1_delay3", "fc1_w1", "fc1_w3"} and "fc1_delay2" not in graph.nodes
 
 
+def test_delay_batch_norm_folds_into_the_synapses(tmp_path):
+    model, x = _model("delay", (8,), 30, hidden=(12, 10), max_delay=6, batch_norm=True)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, DelayedLinear):
+                m.delay.uniform_(0, 5)
+                n = m.out_features  # eval statistics and affine parameters far from the identity
+                m.bn.running_mean.copy_(torch.randn(n) * 0.3)
+                m.bn.running_var.copy_(torch.rand(n) * 2 + 0.2)
+                m.bn.weight.copy_(torch.rand(n) + 0.5)
+                m.bn.bias.copy_(torch.randn(n) * 0.2)
+    graph = _round_trip(model, tmp_path)
+    assert not any("bn" in name for name in graph.nodes)  # nothing but the usual Delay / Linear branches
+    fc1 = model.stages[model.stage_names.index("fc1")]
+    s, shift = (t.numpy() for t in fc1.bn_scale_shift())
+    steps = fc1.integer_delays().numpy()
+    total = sum(graph.nodes[f"fc1_w{d}"].weight for d in np.unique(steps))
+    np.testing.assert_allclose(total, fc1.weight.detach().double().numpy() * s[:, None], rtol=1e-15)
+    first = graph.nodes[f"fc1_w{steps.min()}"]
+    np.testing.assert_allclose(first.bias, fc1.bias.detach().double().numpy() * s + shift, rtol=1e-12, atol=1e-15)
+    assert _check_parity(model, x, graph) > 0
+
+
+def test_delay_batch_norm_normalises_in_training_and_is_affine_in_eval():
+    torch.manual_seed(0)
+    layer = DelayedLinear(5, 4, max_delay=3, batch_norm=True)
+    x = torch.rand(20, 8, 5) * 3
+    y = layer.train()(x)
+    np.testing.assert_allclose(y.reshape(-1, 4).mean(0).detach().numpy(), 0, atol=1e-5)
+    layer.eval()
+    s, shift = layer.bn_scale_shift()
+    plain = DelayedLinear(5, 4, max_delay=3)
+    plain.load_state_dict({k: v for k, v in layer.state_dict().items() if not k.startswith("bn.")})
+    with torch.no_grad():
+        np.testing.assert_allclose(layer(x).numpy(), (plain.eval()(x).double() * s + shift).numpy(), atol=1e-5)
+    assert DelayedLinear(5, 4, max_delay=3).bn_scale_shift() is None
+
+
 # --------------------------------------------------------------------------------------------------- adlif
 def test_adlif_exports_lif_recurrence_and_adaptation_loop(tmp_path):
     model, x = _model("adlif", (8,), 40, hidden=(12, 10), tau_mem=0.01)

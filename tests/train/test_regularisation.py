@@ -97,9 +97,10 @@ def test_a_delay_model_trains_from_the_command_line_and_keeps_whole_step_delays(
         "--device", "cpu"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     weights = load_file(str(out / "best.safetensors"))
-    delays = [t for k, t in weights.items() if k.endswith(".delay")]
-    assert delays and all(torch.equal(d, torch.round(d)) for d in delays)
     config = json.loads((out / "config.json").read_text())
+    # the parameter holds delay / delay_scale (the delays learn delay_scale times faster): whole steps once scaled
+    delays = [t * config["model"]["delay_scale"] for k, t in weights.items() if k.endswith(".delay")]
+    assert delays and all(torch.allclose(d, torch.round(d), rtol=0, atol=1e-5) for d in delays)
     assert config["view"] == "sequence" and config["model"]["max_delay"] == 4 and config["augment"]["mixup"] == 0.4
     assert config["augment"]["vtlp"] == 0.1
 
