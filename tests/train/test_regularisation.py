@@ -22,7 +22,7 @@ def test_mlp_defaults_are_unchanged_and_zoo_models_get_their_own():
     adlif = resolve(model_name="adlif")
     assert adlif.view == "image" and adlif.model.readout == "mean" and adlif.grad_clip == 1.0
     delay = resolve(model_name="delay")
-    assert delay.view == "sequence" and delay.features["hop_s"] == 0.02 and delay.model.max_delay == 13
+    assert delay.view == "sequence" and delay.features["hop_s"] == 0.01 and delay.model.max_delay == 25
     spik = resolve(model_name="spikformer", model_options={"dim": 32, "heads": 8, "depth": None})
     assert spik.view == "image" and (spik.model.dim, spik.model.heads, spik.model.depth) == (32, 8, 2)
     assert resolve(model_name="delay", hidden="64", view="image").model.hidden == (64,)
