@@ -10,10 +10,11 @@ given) with their inner nodes' outputs and voltages under their NIR node names.
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 from torch import nn
-
-import math
 
 from neurostack.frontend.functional import (AdLIFParameters, LIFParameters, LIParameters, adlif_step, delayed_linear,
                                             li_step, lif_step)
@@ -188,6 +189,17 @@ class AdLIFRecurrent(nn.Module):
 
 
 # ----------------------------------------------------------------------------------- learnable delays
+def batch_norm_affine(bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
+    """(s, shift), float64, with the eval-mode bn(y) = s y + shift per feature (running statistics): what export
+    folds into the synapses before it. Computed in NumPy, whose float64 sqrt is correctly rounded (torch's may be
+    an ulp off), so that every export folds the same bits."""
+    def f64(t: torch.Tensor) -> np.ndarray:
+        return t.detach().cpu().numpy().astype(np.float64)
+
+    s = f64(bn.weight) / np.sqrt(f64(bn.running_var) + bn.eps)
+    return torch.from_numpy(s), torch.from_numpy(f64(bn.bias) - f64(bn.running_mean) * s)
+
+
 class DelayedLinear(nn.Module):
     """Linear synapses, each with its own learnable delay in [0, max_delay - 1] time steps (DCLS-delays style).
 
@@ -251,11 +263,7 @@ class DelayedLinear(nn.Module):
     @torch.no_grad()
     def bn_scale_shift(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(s, shift), float64, with the eval-mode BatchNorm(y) = s y + shift per output; None without BN."""
-        if self.bn is None:
-            return None
-        b = self.bn
-        s = b.weight.double() / torch.sqrt(b.running_var.double() + b.eps)
-        return s, b.bias.double() - b.running_mean.double() * s
+        return None if self.bn is None else batch_norm_affine(self.bn)
 
 
 # ------------------------------------------------------------------------------------------ spikformer

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from neurostack.errors import NeurostackError
-from neurostack.frontend.layers import LIF, SpikformerBlock, TokenBatchNorm, TokenConv
+from neurostack.frontend.layers import LIF, SpikformerBlock, TokenBatchNorm, TokenConv, batch_norm_affine
 from neurostack.sim.extensions import SpikingSelfAttention
 
 
@@ -45,9 +45,8 @@ def _f64(t: torch.Tensor) -> np.ndarray:
 
 def _bn_scale_shift(bn: TokenBatchNorm) -> tuple[np.ndarray, np.ndarray]:
     """(s, shift) with BN(x) = s x + shift per feature, in float64 (eval mode: running statistics)."""
-    b = bn.bn
-    s = _f64(b.weight) / np.sqrt(_f64(b.running_var) + b.eps)
-    return s, _f64(b.bias) - _f64(b.running_mean) * s
+    s, shift = batch_norm_affine(bn.bn)
+    return s.cpu().numpy(), shift.cpu().numpy()
 
 
 def _tokens(t: torch.Tensor) -> np.ndarray:

@@ -170,13 +170,13 @@ def run(plan: Plan, inputs: np.ndarray, *, record_voltages: bool = False, parall
     x = _check_inputs(plan, inputs)
     n_samples, steps = x.shape[:2]
     threads = numba.get_num_threads() if parallel and n_samples > 1 else 1
-    lay = _layout(plan, None if record is None else frozenset(record), record_voltages)
+    wanted = None if record is None else frozenset(record)
+    lay = _layout(plan, wanted, record_voltages)
     request = (n_samples, steps, count_per_step, threads)
     block = lay.small_runs.get(request)
     if block is None or os.environ.get(ENV_LIMIT):
         needed = check_run(plan, n_samples, steps, record_voltages=record_voltages, count_per_step=count_per_step,
-                           record=None if record is None else frozenset(record), threads=threads,
-                           hint="; run fewer samples at a time")
+                           record=wanted, hint="; run fewer samples at a time", threads=threads)
         block = plan.block_steps(steps)
         if not worth_checking(needed):
             lay.small_runs[request] = block  # a stream of one-sample runs asks the same each time
