@@ -70,14 +70,17 @@ def instrumented_kernels():
     return module
 
 
-def kernel_args(plan, xs: np.ndarray, status_width: int):
+def kernel_args(plan, xs: np.ndarray, status_width: int, held: bool = False):
+    """run_serial's arguments for xs (N, T, n_input); held: pass only its first row per sample (a held input)."""
     lay = _layout(plan, frozenset(), False)
     n, steps = xs.shape[:2]
+    if held:
+        xs = np.ascontiguousarray(xs[:, :1])
     rec = np.empty((n, steps, lay.rec_total), plan.dtype)
     vrec = np.empty((n, 0, 0), plan.dtype)
     counts = np.zeros((n, 5, 1, len(plan.node_names)), np.int64)
     status = np.zeros((n, status_width), np.int64)
-    args = (xs, plan.block_steps(steps), *lay.plan_args, rec, *lay.v_args, vrec, *lay.count_args, counts, status)
+    args = (xs, steps, plan.block_steps(steps), *lay.plan_args, rec, *lay.v_args, vrec, *lay.count_args, counts, status)
     return args, status
 
 
@@ -99,6 +102,8 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--precision", default="float32", choices=["float32", "float64"])
+    ap.add_argument("--held", action="store_true",
+                    help="pass each sample's first input row held for every step (inputs that repeat it)")
     args = ap.parse_args()
     if args.synthetic:
         h, p, t = args.synthetic.split(",")
@@ -114,8 +119,10 @@ def main() -> None:
     n_nodes = len(plan.node_names)
 
     profiled = instrumented_kernels()
-    real_args, _ = kernel_args(plan, xs, 1)
-    prof_args, status = kernel_args(plan, xs, n_nodes + 1)
+    if args.held and not np.array_equal(xs, np.broadcast_to(xs[:, :1], xs.shape)):
+        raise SystemExit("error: --held: the inputs do not repeat their first row at every step")
+    real_args, _ = kernel_args(plan, xs, 1, args.held)
+    prof_args, status = kernel_args(plan, xs, n_nodes + 1, args.held)
     real = best(lambda: kernels.run_serial(*real_args), args.repeats)
     profiled.run_serial(*prof_args)
     status[:] = 0

@@ -37,6 +37,11 @@ class InputSpec:
             raise NeurostackError("the delta encoder encodes changes over time: use it with --view sequence")
         return self
 
+    @property
+    def held(self) -> bool:
+        """Every step shows the same values (the image view as a constant current)."""
+        return self.view == "image" and self.encoder == "none"
+
     def feature_shape(self, frames: int, bins: int) -> tuple[int, int]:
         """(time steps, values per step) of the encoded input for (frames, bins) features."""
         if self.view == "image":
@@ -50,10 +55,16 @@ class InputSpec:
 
 
 def encode_batch(x: np.ndarray, spec: InputSpec, rng: np.random.Generator | None,
-                 input_shape: tuple[int, ...]) -> np.ndarray:
-    """x: (B, frames, bins) features or counts -> encoded float32 (B, T, *input_shape)."""
+                 input_shape: tuple[int, ...], held: bool = False) -> np.ndarray:
+    """x: (B, frames, bins) features or counts -> encoded float32 (B, T, *input_shape).
+
+    held: when every step shows the same values (spec.held), return a read-only view of one row per sample
+    repeated over T without copying it (time stride 0), which the simulator runs without reading T rows."""
     if spec.view == "image":
         flat = x.reshape(x.shape[0], 1, -1)
+        if held and spec.held:
+            rows = flat.astype(np.float32).reshape(x.shape[0], 1, *input_shape)
+            return np.broadcast_to(rows, (x.shape[0], spec.steps, *input_shape))
         if spec.encoder == "none":
             e = np.repeat(flat.astype(np.float32), spec.steps, axis=1)
         else:
@@ -71,8 +82,17 @@ def eval_rng(seed: int) -> np.random.Generator:
 
 
 def encode_for_eval(x: np.ndarray, spec: InputSpec, seed: int, input_shape: tuple[int, ...],
-                    batch_size: int = EVAL_BATCH):
-    """Yield (start, encoded batch) over x (N, frames, bins) in evaluation order with the evaluation generator."""
+                    batch_size: int = EVAL_BATCH, held: bool = False):
+    """Yield (start, encoded batch) over x (N, frames, bins) in evaluation order with the evaluation generator
+    (held: see encode_batch)."""
     rng = eval_rng(seed)
     for start in range(0, len(x), batch_size):
-        yield start, encode_batch(x[start:start + batch_size], spec, rng, input_shape)
+        yield start, encode_batch(x[start:start + batch_size], spec, rng, input_shape, held=held)
+
+
+def concatenate(batches: list[np.ndarray]) -> np.ndarray:
+    """np.concatenate of encoded batches; held batches (time stride 0) stay held: one row per sample."""
+    if batches and all(b.shape[1] > 1 and b.strides[1] == 0 for b in batches):
+        rows = np.concatenate([b[:, :1] for b in batches])
+        return np.broadcast_to(rows, (len(rows), *batches[0].shape[1:]))
+    return np.concatenate(batches)

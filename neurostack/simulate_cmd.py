@@ -58,6 +58,8 @@ def _inputs_from_file(path: Path, input_shape: tuple[int, ...], graph_path: Path
         raise NeurostackError(f"{path}: shape {x.shape}: no samples or no time steps")
     if not np.all(np.isfinite(x)):
         raise NeurostackError(f"{path}: input holds NaN or infinite values")
+    if x.shape[1] > 1 and np.array_equal(x, np.broadcast_to(x[:, :1], x.shape)):
+        x = np.broadcast_to(x[:, :1].copy(), x.shape)  # the same row at every step: held (see sim.run)
     return x, single
 
 
@@ -65,7 +67,7 @@ def _inputs_from_data(spec: str, split: str | None, meta: dict, input_shape: tup
                       limit: int | None, cache_dir, graph_path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Test-split inputs rebuilt as at training time from the graph's input description."""
     from neurostack.data import ENCODERS, FeatureConfig, load_dataset
-    from neurostack.inputs import InputSpec, encode_for_eval
+    from neurostack.inputs import InputSpec, concatenate, encode_for_eval
     from neurostack.memory import check_memory, nbytes
 
     info = meta.get("input", {})
@@ -91,11 +93,14 @@ def _inputs_from_data(spec: str, split: str | None, meta: dict, input_shape: tup
     if width != nbytes(input_shape, 1):
         raise NeurostackError(f"{graph_path}: its input {tuple(input_shape)} does not take the {width} values per "
                               f"step that {spec} gives with the input description in its metadata")
-    # the encoded batches and their concatenation, float32 (N, T, *input_shape) twice
-    check_memory(2 * nbytes((len(x), steps, *input_shape), 4), f"{graph_path}: encoding {len(x)} samples of {spec}",
+    # the encoded batches and their concatenation, float32 (N, T, *input_shape) twice; held (the image view as a
+    # constant current): one row per sample, passed to the simulator without repeating it T times
+    rows = 1 if input_spec.held else steps
+    check_memory(2 * nbytes((len(x), rows, *input_shape), 4), f"{graph_path}: encoding {len(x)} samples of {spec}",
                  "; simulate fewer samples with --limit")
-    batches = [b for _, b in encode_for_eval(x, input_spec, info.get("encoder_seed", 0), tuple(input_shape))]
-    return np.concatenate(batches), y, list(data.classes)
+    batches = [b for _, b in encode_for_eval(x, input_spec, info.get("encoder_seed", 0), tuple(input_shape),
+                                             held=True)]
+    return concatenate(batches), y, list(data.classes)
 
 
 IMAGE_SUFFIXES = ("", ".png", ".pdf", ".svg", ".svgz", ".eps", ".ps", ".jpg", ".jpeg", ".tif", ".tiff", ".webp",
@@ -175,6 +180,8 @@ def _predictions(result, meta: dict) -> np.ndarray:
 def _ann_steps(inputs: np.ndarray) -> int:
     """Steps an ANN of the same shape needs per inference: 1 when every step shows the same input (the image
     view), else one per step."""
+    if inputs.strides[1] == 0:  # held
+        return 1
     return 1 if np.all(inputs == inputs[:, :1]) else int(inputs.shape[1])
 
 

@@ -111,17 +111,22 @@ def synapse_tables(plan: Plan) -> dict[str, SynapseTable]:
             for k, name in enumerate(plan.node_names) if int(plan.kinds[k]) in _TABLES}
 
 
-def pack_fanout(plan: Plan, tables: dict[str, SynapseTable]) -> tuple[np.ndarray, np.ndarray]:
-    """Flat fan-out array for the kernels and each node's offset into it (-1: node counts no operations)."""
+def pack_fanout(plan: Plan, tables: dict[str, SynapseTable]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flat fan-out array for the kernels, each node's offset into it (-1: node counts no operations), and each
+    node's fan-out when every one of its inputs has the same (a dense weight matrix: no per-event sum), else -1."""
     offsets = np.full(len(plan.node_names), -1, np.int64)
+    uniform = np.full(len(plan.node_names), -1, np.int64)
     parts, pos = [], 0
     for k, name in enumerate(plan.node_names):
         if name in tables:
+            fan = tables[name].fanout
             offsets[k] = pos
-            parts.append(tables[name].fanout)
-            pos += tables[name].fanout.size
+            parts.append(fan)
+            pos += fan.size
+            if fan.size and np.all(fan == fan.flat[0]):
+                uniform[k] = int(fan.flat[0])
     flat = np.concatenate(parts).astype(np.int64) if parts else np.zeros(1, np.int64)
-    return offsets, flat
+    return offsets, flat, uniform
 
 
 @dataclass

@@ -9,7 +9,8 @@ Event-driven synapses: Affine / Linear / Conv / pooling walk over their input an
 entries (spikes, or spike counts), adding that entry's weight column / kernel footprint scaled by its value;
 a real-valued input (e.g. audio features) has (almost) no zeros and costs the same as a dense product.
 Synaptic nodes are stateless, so when a node's input is exactly the previous step's (a static input presented
-for many steps, silence) its output is the previous step's: no work, the same bits. Spiking nodes (and a sparse
+for many steps, silence) its output is the previous step's: no work, the same bits. An input given held (one row
+for every step, run.run) is known to repeat without reading it again. Spiking nodes (and a sparse
 Input node, for each new input, when an Affine reads it) also list the indices of their non-zero outputs
 (increasing), and an Affine fed by one of them reads that list instead of scanning its whole input: counting,
 the unchanged test and the sums then cost per event, not per input, in one pass.
@@ -85,10 +86,11 @@ def affine(x, n_in, n_out, fp, po, out):
 
 
 @njit(cache=True)
-def affine_events(x, ev, n_ev, n_in, n_out, fp, po, fan, one, out):
+def affine_events(x, ev, n_ev, n_in, n_out, fp, po, fan, fan_all, binary, one, out):
     """affine() when the non-zero inputs are known: their indices ev[:n_ev], increasing (the same sums, in the
     same order, without reading the zeros), counted in the same call: each event j reaches fan[j] non-zero
-    weights. Returns (operations, whether every value was -1 or 1: then they are SOPs, else MACs).
+    weights (fan_all for every j when it is >= 0). Returns (operations, whether every value was -1 or 1: then
+    they are SOPs, else MACs); `binary`: the source only emits 0 and 1 (a single-spike neuron), so it is known.
 
     Four columns are added per pass over `out`, each output still summing them one after the other
     (((out + x0 w0) + x1 w1) + ...), so the bits are those of one column at a time, with a quarter of the loads
@@ -97,12 +99,17 @@ def affine_events(x, ev, n_ev, n_in, n_out, fp, po, fan, one, out):
     for i in range(n_out):
         out[i] = bias[i]
     w = fp[po + n_out:po + n_out + n_in * n_out].reshape((n_in, n_out))
-    ops = 0
+    # passes over the events (gathers) that a dense layer fed by spikes skips
+    ops = n_ev * fan_all
+    if fan_all < 0:
+        ops = 0
+        for e in range(n_ev):
+            ops += fan[ev[e]]
     other = 0  # values outside {-1, 1}
-    for e in range(n_ev):
-        xj = x[ev[e]]
-        ops += fan[ev[e]]
-        other += (xj != one) & (xj != -one)
+    if not binary:
+        for e in range(n_ev):
+            xj = x[ev[e]]
+            other += (xj != one) & (xj != -one)
     e = 0
     while e + 4 <= n_ev:
         j0, j1, j2, j3 = ev[e], ev[e + 1], ev[e + 2], ev[e + 3]
@@ -225,27 +232,38 @@ def n_spikes(v, th, inclusive, multi, zero, one):
 @njit(cache=True)
 def lif_euler(x, n, fp, po, state, so, subtract, inclusive, zero, one, out):
     """The common case of `neuron`, on its own loop: LIF with the increment form, no synaptic current, reset in
-    the same step, at most one spike. The same operations in the same order as the general path.
-    Returns (spikes, neurons with a non-zero input)."""
+    the same step, at most one spike. The same operations in the same order as the general path. Counts nothing:
+    summing the spikes and driven neurons inside this loop (bool -> int64 reductions) cost more than the update
+    itself; list_counted and count_nonzero count afterwards, in passes that vectorise."""
     a = fp[po + P_DECAY * n:po + (P_DECAY + 1) * n]
     g = fp[po + P_GAIN * n:po + (P_GAIN + 1) * n]
     c = fp[po + P_LEAK * n:po + (P_LEAK + 1) * n]
     th = fp[po + P_THRESHOLD * n:po + (P_THRESHOLD + 1) * n]
     v_reset = fp[po + P_RESET * n:po + (P_RESET + 1) * n]
     v = state[so:so + n]
-    spikes = 0
-    driven = 0
     for k in range(n):  # written with selects, not branches, so that the loop vectorises
         vk = v[k]
         xk = x[k]
-        driven += xk != zero
         v_new = vk + a[k] * ((g[k] * xk + c[k]) - vk)
         over = v_new >= th[k] if inclusive else v_new > th[k]
         v_after = v_new - th[k] if subtract else v_reset[k]
         out[k] = one if over else zero
         v[k] = v_after if over else v_new
-        spikes += over
-    return spikes, driven
+
+
+@njit(cache=True)
+def li_euler(x, n, fp, po, state, so, out):
+    """The LI readout's case of `neuron` on its own loop (increment form, no synaptic current): the same
+    operations in the same order as the general path; writes the new voltage to `out`."""
+    d = fp[po + P_DECAY * n:po + (P_DECAY + 1) * n]
+    g = fp[po + P_GAIN * n:po + (P_GAIN + 1) * n]
+    c = fp[po + P_LEAK * n:po + (P_LEAK + 1) * n]
+    v = state[so:so + n]
+    for k in range(n):
+        vk = v[k]
+        v_new = vk + d[k] * ((c[k] - vk) + g[k] * x[k])
+        v[k] = v_new
+        out[k] = v_new
 
 
 @njit(cache=True)
@@ -258,18 +276,11 @@ def count_nonzero(x, n, zero):
 
 
 @njit(cache=True)
-def list_nonzero(x, n, zero, ev, count):
-    """Write the indices of the `count` non-zero entries of x[:n] (their number, known beforehand: a neuron's
-    spikes, or count_nonzero) to ev, in increasing order; returns count. (A pass of its own: a store at a
-    moving index inside the neuron loop would stop that loop vectorising.)
-
-    Sparse (at most one entry in 4 non-zero): each block of 64 entries is tested at once into a 64-bit mask (a
-    loop that vectorises), and only its set bits are visited (trailing-zero count, then clear the lowest bit).
-    Denser: one pass without a branch per entry (each index is stored, and the count advances on a non-zero,
-    so a store never goes past the entry's own index). Both about twice as fast as a plain loop with a branch,
-    which mispredicts at every spike, in their range."""
+def list_counted(x, n, zero, ev):
+    """Write the indices of the non-zero entries of x[:n] to ev, in increasing order, through 64-bit masks (see
+    list_nonzero); returns their number: the count of spikes a neuron loop leaves to this pass."""
     listed = 0
-    full = 0 if count * 4 > n else n - n % 64
+    full = n - n % 64
     for b0 in range(0, full, 64):
         block = x[b0:b0 + 64]
         mask = np.uint64(0)
@@ -280,6 +291,25 @@ def list_nonzero(x, n, zero, ev, count):
             listed += 1
             mask &= mask - np.uint64(1)
     for k in range(full, n):
+        ev[listed] = k
+        listed += x[k] != zero
+    return listed
+
+
+@njit(cache=True)
+def list_nonzero(x, n, zero, ev, count):
+    """Write the indices of the `count` non-zero entries of x[:n] (their number, known beforehand: count_nonzero,
+    a threshold's spikes) to ev, in increasing order; returns count.
+
+    Sparse (at most one entry in 4 non-zero): list_counted, which tests each block of 64 entries at once into a
+    64-bit mask (a loop that vectorises) and visits only its set bits (trailing-zero count, then clear the lowest
+    bit). Denser: one pass without a branch per entry (each index is stored, and the count advances on a non-zero,
+    so a store never goes past the entry's own index). Both about twice as fast as a plain loop with a branch,
+    which mispredicts at every spike, in their range."""
+    if count * 4 <= n:
+        return list_counted(x, n, zero, ev)
+    listed = 0
+    for k in range(n):
         ev[listed] = k
         listed += x[k] != zero
     return count
@@ -300,8 +330,12 @@ def neuron(x, n, ip, io, fp, po, state, so, zero, one, out, ev):
     subtract, next_step, inclusive = ip[io + F_SUBTRACT], ip[io + F_NEXT_STEP], ip[io + F_INCLUSIVE]
     multi, latency, clear_new = ip[io + F_MULTI], ip[io + F_LATENCY], ip[io + F_CLEAR_NEW]
     if update == U_INC_LIF and syn == S_NONE and spiking and not (next_step or latency or multi):
-        count, driven = lif_euler(x, n, fp, po, state, so, subtract, inclusive, zero, one, out)
-        return count, list_nonzero(out, n, zero, ev, count), driven
+        lif_euler(x, n, fp, po, state, so, subtract, inclusive, zero, one, out)
+        count = list_counted(out, n, zero, ev)
+        return count, count, count_nonzero(x, n, zero)
+    if update == U_INC_LI and syn == S_NONE and not spiking:
+        li_euler(x, n, fp, po, state, so, out)
+        return 0, -1, count_nonzero(x, n, zero)
     spikes = 0
     emitters = 0 if spiking else -1  # LI, CubaLI and I output voltages: no event list
     driven = 0
@@ -498,13 +532,14 @@ def all_finite(x, n):
 
 
 @njit(cache=True)
-def simulate_sample(x, block, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
+def simulate_sample(x, steps, block, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
                     st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
                     rec_node, rec_off, rec, vrec_node, vrec_src, vrec_off, vrec,
-                    cnt_off, fanout, counts, status):
-    """Run one sample x (T, n_input) through the plan; record node outputs into rec (T, R) and voltages into
+                    cnt_off, fanout, fan_uniform, counts, status):
+    """Run one sample of `steps` steps through the plan: its input x (T, n_input), or x (1, n_input) held for every
+    step (a held input: the Input node knows without reading that it repeats); record node outputs into rec (T, R) and voltages into
     vrec (T, V). counts (5, T', n_nodes), T' = T or 1 (not per step): operations of synaptic nodes as SOPs and
-    as MACs (see counters.py), their non-zero inputs (events), spikes emitted, and neurons driven by input.
+    as MACs (fan-outs from counters.pack_fanout), their non-zero inputs (events), spikes emitted, and neurons driven by input.
     status[0]: 0, or 1 + the step at which the input held a NaN or an infinity (the sample stops there).
 
     Time runs in blocks of `block` steps: each node in turn does its steps of the block (node-major) before the
@@ -539,12 +574,21 @@ def simulate_sample(x, block, kinds, out_off, out_len, in_len, src_ptr, src_node
     vrec_of = np.full(n_nodes, -1, np.int64)  # node -> its entry in vrec_node
     for q in range(vrec_node.shape[0]):
         vrec_of[vrec_node[q]] = q
+    # per node: its one source emits only 0 and 1 (a single-spike neuron, a threshold), so its events are SOPs
+    binary_source = np.zeros(n_nodes, np.bool_)
+    for k in range(n_nodes):
+        if src_ptr[k + 1] - src_ptr[k] == 1:
+            j = src_node[src_ptr[k]]
+            if kinds[j] == K_THRESHOLD:
+                binary_source[k] = True
+            elif kinds[j] == K_NEURON:  # (only a neuron has these flags)
+                binary_source[k] = iparams[ip_off[j] + F_SPIKING] != 0 and iparams[ip_off[j] + F_MULTI] == 0
     for k in range(n_nodes):
         if kinds[k] == K_NEURON:
             neuron_init(out_len[k], iparams, ip_off[k], fparams, fp_off[k], state, st_off[k], zero)
 
     per_step = sops.shape[0] > 1
-    steps = x.shape[0]
+    held = x.shape[0] < steps  # one input row for every step
     for t0 in range(0, steps, rows):
         nb = min(rows, steps - t0)
         for k in range(n_nodes):
@@ -555,8 +599,8 @@ def simulate_sample(x, block, kinds, out_off, out_len, in_len, src_ptr, src_node
                 for r in range(nb):
                     t = t0 + r
                     # a static input (an image view presented for many steps) is checked once
-                    input_same[r] = t > 0 and unchanged(x[t], n, x[t - 1], 0)
-                    if not input_same[r] and not all_finite(x[t], n):
+                    input_same[r] = t > 0 and (held or unchanged(x[t], n, x[t - 1], 0))
+                    if not input_same[r] and not all_finite(x[0 if held else t], n):
                         status[0] = t + 1  # run() reports the sample and step; the rest of the sample is moot
                         return
                     n_ev[r, k] = -1  # listed by the first Affine that reads it (none may: a Conv scans it itself)
@@ -577,7 +621,7 @@ def simulate_sample(x, block, kinds, out_off, out_len, in_len, src_ptr, src_node
                 tc = t if per_step else 0
                 out = buf[r, o0:o0 + n]
                 if from_input:
-                    xin = x[t]
+                    xin = x[0 if held else t]
                 elif single:
                     xin = buf[r, out_off[src]:out_off[src] + m]
                 else:
@@ -590,7 +634,7 @@ def simulate_sample(x, block, kinds, out_off, out_len, in_len, src_ptr, src_node
                         if src_prev[e] == 1:
                             part = prev[s0:s0 + m]
                         elif kinds[j] == K_INPUT:
-                            part = x[t]
+                            part = x[0 if held else t]
                         else:
                             part = buf[r, s0:s0 + m]
                         for i in range(m):
@@ -614,7 +658,8 @@ def simulate_sample(x, block, kinds, out_off, out_len, in_len, src_ptr, src_node
                                                               last_nonzero[k])
                         if not same:
                             last_ops[k], last_binary[k] = affine_events(xin, ev_in, src_ev, m, n, fparams, po,
-                                                                        fanout[c0:c0 + m], one, out)
+                                                                        fanout[c0:c0 + m], fan_uniform[k],
+                                                                        binary_source[k], one, out)
                             last_nonzero[k] = src_ev
                             if not from_input:  # (the Input node tests its own repeats)
                                 keep_events(xin, ev_in, src_ev, last_ev, last_in, c0)
@@ -677,38 +722,38 @@ def simulate_sample(x, block, kinds, out_off, out_len, in_len, src_ptr, src_node
                 j = rec_node[q]
                 s0, n, r0 = out_off[j], out_len[j], rec_off[q]
                 dst = rec[t, r0:r0 + n]
-                src_out = x[t] if kinds[j] == K_INPUT else buf[r, s0:s0 + n]
+                src_out = x[0 if held else t] if kinds[j] == K_INPUT else buf[r, s0:s0 + n]
                 for i in range(n):
                     dst[i] = src_out[i]
 
 
 @njit(cache=True, parallel=True)
-def run_parallel(inputs, block, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
+def run_parallel(inputs, steps, block, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
                  st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
                  rec_node, rec_off, rec, vrec_node, vrec_src, vrec_off, vrec,
-                 cnt_off, fanout, counts, status):
-    """simulate_sample for every sample of inputs (N, T, n_input), samples spread over numba's threads.
+                 cnt_off, fanout, fan_uniform, counts, status):
+    """simulate_sample for every sample of inputs (N, T, n_input), or (N, 1, n_input) held for `steps`, samples spread over numba's threads.
     Returns the first sample whose input held a NaN or an infinity (its status[s, 0] says the step), or -1."""
     for s in prange(inputs.shape[0]):
-        simulate_sample(inputs[s], block, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
+        simulate_sample(inputs[s], steps, block, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
                         st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
                         rec_node, rec_off, rec[s], vrec_node, vrec_src, vrec_off, vrec[s],
-                        cnt_off, fanout, counts[s], status[s])
+                        cnt_off, fanout, fan_uniform, counts[s], status[s])
     return first_failed(status)
 
 
 @njit(cache=True)
-def run_serial(inputs, block, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
+def run_serial(inputs, steps, block, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
                st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
                rec_node, rec_off, rec, vrec_node, vrec_src, vrec_off, vrec,
-               cnt_off, fanout, counts, status):
+               cnt_off, fanout, fan_uniform, counts, status):
     """run_parallel on the calling thread: streaming one sample, or when asked not to run in parallel (starting
     the thread pool costs more than a short sample)."""
     for s in range(inputs.shape[0]):
-        simulate_sample(inputs[s], block, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
+        simulate_sample(inputs[s], steps, block, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
                         st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
                         rec_node, rec_off, rec[s], vrec_node, vrec_src, vrec_off, vrec[s],
-                        cnt_off, fanout, counts[s], status[s])
+                        cnt_off, fanout, fan_uniform, counts[s], status[s])
     return first_failed(status)
 
 

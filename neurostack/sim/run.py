@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Iterable
@@ -12,7 +11,7 @@ import numpy as np
 
 from neurostack.energy.workload import Workload
 from neurostack.errors import NeurostackError
-from neurostack.memory import ENV_LIMIT, worth_checking
+from neurostack.memory import worth_checking
 from neurostack.sim import counters, kernels
 from neurostack.sim.counters import RunCounts
 from neurostack.sim.memory import check_run
@@ -59,19 +58,23 @@ class SimResult:
         return counters.workload(plan, self.counts, ann_steps=ann_steps)
 
 
-def _check_inputs(plan: Plan, inputs) -> np.ndarray:
+def _check_inputs(plan: Plan, inputs) -> tuple[np.ndarray, int]:
+    """The inputs as (N, T, n_input) in the plan's dtype, or as (N, 1, n_input) when they hold one row for every
+    step (a time axis of stride 0, as np.broadcast_to makes: a held input); and the number of steps T."""
     x = inputs if isinstance(inputs, np.ndarray) else np.asarray(inputs)
     shape = plan.input_shape
     dtype = plan.fparams.dtype
-    if x.dtype == dtype and x.flags.c_contiguous and x.shape[-len(shape):] == shape and x.size:
-        # the common case, streaming: the plan's dtype, contiguous: no copy, no conversion
-        if x.ndim == len(shape) + 1:
-            return x.reshape(1, x.shape[0], -1)
-        if x.ndim == len(shape) + 2:
-            return x.reshape(x.shape[0], x.shape[1], -1)
+    k = len(shape)
+    if x.dtype == dtype and x.shape[-k:] == shape and x.size and x.ndim == k + 1:
+        # the common case, streaming one sample in the plan's dtype: no copy, no conversion
+        if x.flags.c_contiguous:
+            return x.reshape(1, x.shape[0], -1), x.shape[0]
+        if x.strides[0] == 0 and x[:1].flags.c_contiguous:  # held
+            return x[:1].reshape(1, 1, -1), x.shape[0]
+    if x.dtype == dtype and x.flags.c_contiguous and x.shape[-k:] == shape and x.size and x.ndim == k + 2:
+        return x.reshape(x.shape[0], x.shape[1], -1), x.shape[1]
     if x.dtype.kind not in "biuf":  # bool, integers, floats
         raise NeurostackError(f"inputs must be a numeric array, got dtype {x.dtype}")
-    k = len(shape)
     if x.ndim == k + 1 and x.shape[1:] == shape:
         x = x[None]
     elif not (x.ndim == k + 2 and x.shape[2:] == shape):
@@ -80,12 +83,15 @@ def _check_inputs(plan: Plan, inputs) -> np.ndarray:
                               f"'{plan.input_name}' of shape {shape}")
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise NeurostackError(f"inputs have shape {x.shape}: no samples or no time steps")
+    steps = x.shape[1]
+    if x.strides[1] == 0:  # held: the same row at every step, passed once
+        x = x[:, :1]
     if x.dtype.kind == "f" and x.dtype.itemsize > dtype.itemsize:
         big = np.abs(x[np.isfinite(x)], dtype=np.float64).max(initial=0.0)
         if big > np.finfo(dtype).max:
             raise NeurostackError(f"inputs hold values up to {big:.3g}, out of the range of {dtype}")
     # NaN and infinities are caught by the kernels, which test each new input step
-    return np.ascontiguousarray(x.reshape(x.shape[0], x.shape[1], -1), dtype=dtype)
+    return np.ascontiguousarray(x.reshape(x.shape[0], x.shape[1], -1), dtype=dtype), steps
 
 
 @dataclass
@@ -147,7 +153,7 @@ def _layout(plan: Plan, record: frozenset | None, record_voltages: bool) -> _Lay
                          plan.src_prev, plan.fp_off, plan.ip_off, plan.st_off, plan.st_len, plan.fparams, plan.iparams,
                          plan.prev_nodes, lay.total_out, lay.total_state, plan.max_in, lay.rec_nodes, lay.rec_off)
         lay.v_args = (lay.v_nodes, lay.v_src, lay.v_off)
-        lay.count_tables, *lay.count_args = _count_tables(plan)  # tables; cnt_off, fanout
+        lay.count_tables, *lay.count_args = _count_tables(plan)  # tables; cnt_off, fanout, fan_uniform
     return plan.extra[key]
 
 
@@ -162,24 +168,30 @@ def run(plan: Plan, inputs: np.ndarray, *, record_voltages: bool = False, parall
         record: Iterable[str] | None = None, count_per_step: bool = False) -> SimResult:
     """Simulate `inputs` (N, T, *input_shape), or one sample (T, *input_shape), through the plan.
 
+    An input that shows the same values at every step (the image view) can be passed held, without repeating
+    it: `np.broadcast_to(x[:, None], (N, T, *input_shape))` (a time axis of stride 0). The results are the same,
+    the input is neither copied nor read at every step to find that it repeats.
+
     Samples run in parallel threads (numba prange) unless `parallel` is False; one sample streams on one
     thread. `record` limits which nodes' outputs are kept (default: all; the Output node is always kept), to
     save memory on long runs. Operations, spikes and driven neurons are always counted per sample and node
     (`result.counts`), and also per time step with `count_per_step`.
     """
-    x = _check_inputs(plan, inputs)
-    n_samples, steps = x.shape[:2]
+    x, steps = _check_inputs(plan, inputs)
+    n_samples = x.shape[0]
     threads = numba.get_num_threads() if parallel and n_samples > 1 else 1
     wanted = None if record is None else frozenset(record)
     lay = _layout(plan, wanted, record_voltages)
     request = (n_samples, steps, count_per_step, threads)
+    # a request known to need little memory is not checked again (a stream of one-sample runs asks the same each
+    # time); it is only known so when no limit was set in the environment ($NEUROSTACK_MEMORY_LIMIT) then
     block = lay.small_runs.get(request)
-    if block is None or os.environ.get(ENV_LIMIT):
+    if block is None:
         needed = check_run(plan, n_samples, steps, record_voltages=record_voltages, count_per_step=count_per_step,
                            record=wanted, hint="; run fewer samples at a time", threads=threads)
         block = plan.block_steps(steps)
         if not worth_checking(needed):
-            lay.small_runs[request] = block  # a stream of one-sample runs asks the same each time
+            lay.small_runs[request] = block
     dtype = plan.fparams.dtype
     rec = np.empty((n_samples, steps, lay.rec_total), dtype)  # every step of every recorded node is written
     vrec = np.empty((n_samples, steps if lay.v_len else 0, lay.v_total), dtype)
@@ -188,7 +200,7 @@ def run(plan: Plan, inputs: np.ndarray, *, record_voltages: bool = False, parall
     status = np.zeros((n_samples, 1), np.int64)  # 1 + the step of a NaN / inf input, per sample
 
     driver = kernels.run_parallel if threads > 1 else kernels.run_serial
-    failed = driver(x, block, *lay.plan_args, rec, *lay.v_args, vrec, *lay.count_args, counts, status)
+    failed = driver(x, steps, block, *lay.plan_args, rec, *lay.v_args, vrec, *lay.count_args, counts, status)
     if failed >= 0:
         raise NeurostackError(f"inputs hold NaN or infinite values (sample {failed}, step {status[failed, 0] - 1})")
 

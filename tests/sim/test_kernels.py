@@ -8,6 +8,7 @@ import nir
 import numpy as np
 import pytest
 
+from neurostack.errors import NeurostackError
 from neurostack.sim import kernels, lower, run
 from neurostack.sim.lowering import ALIGN
 from sim_helpers import lif
@@ -127,8 +128,51 @@ def test_affine_adds_columns_in_input_order_bit_for_bit(dtype, n_in):
     kernels.affine(x, n_in, n_out, fp, 0, out)
     np.testing.assert_array_equal(out, want)
     ev = np.flatnonzero(x).astype(np.int64)
-    fan = np.full(n_in, n_out, np.int64)
-    out[:] = 0
-    ops, binary = kernels.affine_events(x, ev, len(ev), n_in, n_out, fp, 0, fan, dtype(1), out)
-    np.testing.assert_array_equal(out, want)
-    assert ops == len(ev) * n_out and binary == bool(np.all(np.isin(x[ev], [-1, 1])))
+    fan = rng.integers(0, n_out + 1, n_in).astype(np.int64)
+    for fan_all in (-1, n_out):  # per-input fan-outs summed, or one for all
+        out[:] = 0
+        ops, binary = kernels.affine_events(x, ev, len(ev), n_in, n_out, fp, 0, fan, fan_all, False, dtype(1), out)
+        np.testing.assert_array_equal(out, want)
+        assert ops == (fan[ev].sum() if fan_all < 0 else len(ev) * n_out)
+        assert binary == bool(np.all(np.isin(x[ev], [-1, 1])))
+
+
+@pytest.mark.parametrize("n", [0, 1, 63, 64, 65, 200])
+def test_list_counted_lists_and_counts_the_non_zero_entries(n):
+    rng = np.random.default_rng(n)
+    x = (rng.random(n) < 0.3).astype(np.float32)
+    ev = np.full(n, -1, np.int64)
+    want = np.flatnonzero(x)
+    assert kernels.list_counted(x, n, np.float32(0), ev) == len(want)
+    np.testing.assert_array_equal(ev[:len(want)], want)
+
+
+@pytest.mark.parametrize("precision", ["float32", "float64"])
+def test_a_held_input_gives_the_results_of_its_repeated_rows(precision):
+    """An input passed held (np.broadcast_to over time: one row per sample) runs as the same input with its rows
+    repeated in memory: outputs (the Input node's too), voltages and every count, per step, on a graph whose input
+    feeds a dense Affine, a Linear summed with spikes, and a Conv; also held over the sample axis and for T = 1."""
+    rng = np.random.default_rng(3)
+    plan = lower(_block_graph(rng), dt=1e-3, precision=precision)
+    rows = rng.random((3, 1, 1, 4, 4))
+    cases = [(3, 23, rows), (3, 23, rows[:1]), (2, 1, rows[:2])]
+    for n, steps, r in cases:
+        held = np.broadcast_to(r, (n, steps, 1, 4, 4))
+        assert held.strides[1] == 0
+        a = run(plan, held, record_voltages=True, count_per_step=True)
+        b = run(plan, np.ascontiguousarray(held), record_voltages=True, count_per_step=True)
+        for name in b.outputs:
+            np.testing.assert_array_equal(a.outputs[name], b.outputs[name], err_msg=name)
+        for name in b.voltages:
+            np.testing.assert_array_equal(a.voltages[name], b.voltages[name], err_msg=name)
+        np.testing.assert_array_equal(a.counts.array, b.counts.array)
+    one = run(plan, np.broadcast_to(rows[0], (23, 1, 4, 4)), parallel=False)  # one sample, (T, *shape)
+    np.testing.assert_array_equal(one.output[0], run(plan, rows[0].repeat(23, axis=0), parallel=False).output[0])
+
+
+def test_a_held_input_with_nan_is_reported_at_step_zero():
+    plan = lower(_block_graph(np.random.default_rng(0)), dt=1e-3)
+    row = np.zeros((1, 1, 4, 4))
+    row[0, 0, 2, 1] = np.nan
+    with pytest.raises(NeurostackError, match=r"NaN or infinite values \(sample 0, step 0\)"):
+        run(plan, np.broadcast_to(row, (10, 1, 4, 4)))
