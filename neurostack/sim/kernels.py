@@ -559,8 +559,8 @@ def simulate_sample(x, steps, block, kinds, out_off, out_len, in_len, src_ptr, s
     scratch = np.zeros(max(max_in, 1), fparams.dtype)
     # each synaptic node's previous input (fan-out layout): dense, or as the list of its events (values in last_in,
     # indices in last_ev) for an Affine reading an event list
-    last_in = np.zeros(fanout.shape[0], fparams.dtype)
-    last_ev = np.zeros(fanout.shape[0], np.int64)
+    last_in = np.empty(fanout.shape[0], fparams.dtype)  # written at step 0 (never skipped), read after
+    last_ev = np.empty(fanout.shape[0], np.int64)
     # each synaptic node's counts of its previous step, repeated while its input does not change
     last_nonzero = np.zeros(n_nodes, np.int64)
     last_ops = np.zeros(n_nodes, np.int64)
