@@ -312,7 +312,7 @@ class Neurostack:
         self.plan = lower(graph, dt=dt, precision=precision)
 
     @staticmethod
-    def held(xs: np.ndarray) -> np.ndarray:
+    def held_view(xs: np.ndarray) -> np.ndarray:
         """xs (N, T, F) whose rows repeat, passed as `neurostack simulate` passes the image view: each sample's
         first row held for T steps (a view of stride 0 in time, see sim.run)."""
         return np.broadcast_to(xs[:, :1], xs.shape)
@@ -528,7 +528,7 @@ def measure(w: Workload, args, peers: tuple[str, ...], graph_label: str, graph: 
     # the image view repeats one row: given held, as `neurostack simulate` gives it (also timed with the rows
     # repeated in memory, which the simulator reads to find that they repeat)
     held = w.held
-    stream_x, batch_x = (ns.held(w.stream_x), ns.held(w.batch_x)) if held else (w.stream_x, w.batch_x)
+    stream_x, batch_x = (ns.held_view(w.stream_x), ns.held_view(w.batch_x)) if held else (w.stream_x, w.batch_x)
     ops_stream = ns.stream(stream_x, count=True)
     ops_batch = ns.batch(batch_x, count=True)
     if held and (ops_stream, ops_batch) != (ns.stream(w.stream_x, count=True), ns.batch(w.batch_x, count=True)):
@@ -765,7 +765,8 @@ def main() -> None:
         ref4 = next(r for r in rows if r.graph == like and r.engine == "reference kernel x4")
         mine = next(r for r in rows if r.graph == like and r.engine == "neurostack" and r.mode == "stream")
         one = next(r for r in rows if r.graph == like and r.engine == "neurostack" and r.mode == "all-in-one")
-        rep_rows = [r for r in rows if r.graph == like and r.engine == "neurostack" and r.mode == "stream, rows repeated"]
+        rep_rows = [r for r in rows
+                    if r.graph == like and r.engine == "neurostack" and r.mode == "stream, rows repeated"]
         repeated = (f"; with the input's rows repeated in memory (not held): {rep_rows[0].seconds / ref.seconds:.2f}x"
                     if rep_rows else "")
         goals += [

@@ -537,9 +537,10 @@ def simulate_sample(x, steps, block, kinds, out_off, out_len, in_len, src_ptr, s
                     rec_node, rec_off, rec, vrec_node, vrec_src, vrec_off, vrec,
                     cnt_off, fanout, fan_uniform, counts, status):
     """Run one sample of `steps` steps through the plan: its input x (T, n_input), or x (1, n_input) held for every
-    step (a held input: the Input node knows without reading that it repeats); record node outputs into rec (T, R) and voltages into
-    vrec (T, V). counts (5, T', n_nodes), T' = T or 1 (not per step): operations of synaptic nodes as SOPs and
-    as MACs (fan-outs from counters.pack_fanout), their non-zero inputs (events), spikes emitted, and neurons driven by input.
+    step (a held input: the Input node knows without reading that it repeats); record node outputs into rec (T, R)
+    and voltages into vrec (T, V). counts (5, T', n_nodes), T' = T or 1 (not per step): operations of synaptic
+    nodes as SOPs and as MACs (fan-outs from counters.pack_fanout), their non-zero inputs (events), spikes emitted,
+    and neurons driven by input.
     status[0]: 0, or 1 + the step at which the input held a NaN or an infinity (the sample stops there).
 
     Time runs in blocks of `block` steps: each node in turn does its steps of the block (node-major) before the
@@ -732,11 +733,12 @@ def run_parallel(inputs, steps, block, kinds, out_off, out_len, in_len, src_ptr,
                  st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
                  rec_node, rec_off, rec, vrec_node, vrec_src, vrec_off, vrec,
                  cnt_off, fanout, fan_uniform, counts, status):
-    """simulate_sample for every sample of inputs (N, T, n_input), or (N, 1, n_input) held for `steps`, samples spread over numba's threads.
+    """simulate_sample for every sample of inputs (N, T, n_input), or (N, 1, n_input) held for `steps`, samples
+    spread over numba's threads.
     Returns the first sample whose input held a NaN or an infinity (its status[s, 0] says the step), or -1."""
     for s in prange(inputs.shape[0]):
-        simulate_sample(inputs[s], steps, block, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
-                        st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
+        simulate_sample(inputs[s], steps, block, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off,
+                        ip_off, st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
                         rec_node, rec_off, rec[s], vrec_node, vrec_src, vrec_off, vrec[s],
                         cnt_off, fanout, fan_uniform, counts[s], status[s])
     return first_failed(status)
@@ -750,8 +752,8 @@ def run_serial(inputs, steps, block, kinds, out_off, out_len, in_len, src_ptr, s
     """run_parallel on the calling thread: streaming one sample, or when asked not to run in parallel (starting
     the thread pool costs more than a short sample)."""
     for s in range(inputs.shape[0]):
-        simulate_sample(inputs[s], steps, block, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
-                        st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
+        simulate_sample(inputs[s], steps, block, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off,
+                        ip_off, st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
                         rec_node, rec_off, rec[s], vrec_node, vrec_src, vrec_off, vrec[s],
                         cnt_off, fanout, fan_uniform, counts[s], status[s])
     return first_failed(status)
