@@ -64,15 +64,22 @@ def dense_per_step(d: int, n: int) -> int:
     return 2 * n * n * d
 
 
-@njit(cache=True)
-def attention(buf, ip, io, fp, po, out, sops, macs, events, k):
+def scratch_len(node: SpikingSelfAttention) -> int:
+    """Entries of the scratch array the kernel needs: S (N, N), N tokens."""
+    n = int(np.prod([int(s) for s in node.shape][1:]))
+    return n * n
+
+
+@njit(cache=True, _nrt=False)
+def attention(buf, ip, io, fp, po, out, scratch, sops, macs, events, k):
     """One step: out = per head (Q K^T) V * scale from the Q, K, V outputs in buf; counts into sops / macs /
-    events[k] (see the module docstring). Integer-valued spikes make every sum exact in any order."""
+    events[k] (see the module docstring). scratch: at least N*N entries, for S. Integer-valued spikes make every
+    sum exact in any order. Runs inside the time loop, so without reference counting (kernels.kernel)."""
     d, n, heads = ip[io], ip[io + 1], ip[io + 2]
     q0, k0, v0 = ip[io + 3], ip[io + 4], ip[io + 5]
     scale = fp[po]
     dh = d // heads
-    s = np.zeros((n, n), buf.dtype)
+    s = scratch[:n * n]  # S[a, m] = s[a * n + m]
     ops = 0
     nonzero = 0
     binary = True
@@ -84,7 +91,7 @@ def attention(buf, ip, io, fp, po, out, sops, macs, events, k):
                 if v != 1 and v != -1:
                     binary = False
     for h in range(heads):
-        s[:, :] = 0
+        s[:] = 0
         for c in range(h * dh, (h + 1) * dh):  # S = Q_h K_h^T, driven by Q's spikes
             for a in range(n):
                 qv = buf[q0 + c * n + a]
@@ -93,7 +100,7 @@ def attention(buf, ip, io, fp, po, out, sops, macs, events, k):
                 for m in range(n):
                     kv = buf[k0 + c * n + m]
                     if kv != 0:
-                        s[a, m] += qv * kv
+                        s[a * n + m] += qv * kv
                         ops += 1
         for c in range(h * dh, (h + 1) * dh):  # A = S V_h, driven by V's spikes
             row = out[c * n:(c + 1) * n]
@@ -103,7 +110,7 @@ def attention(buf, ip, io, fp, po, out, sops, macs, events, k):
                 if vv == 0:
                     continue
                 for a in range(n):
-                    sv = s[a, m]
+                    sv = s[a * n + m]
                     if sv != 0:
                         row[a] += sv * vv
                         ops += 1

@@ -17,11 +17,12 @@ the unchanged test and the sums then cost per event, not per input, in one pass.
 The time loop counts, per node, input events, operations (SOPs / MACs, with the fan-out tables of
 counters.py; counted whether or not work was skipped, as the definitions in neurostack/energy/workload.py
 say), spikes and driven neurons. Loops run over slice views (buf[a:b]), not offset indices (buf[a + i]):
-only the former vectorise. Time runs in blocks of steps, node by node (simulate_sample): the results are
-those of one step at a time.
+only the former vectorise. Listing, counting and comparing inputs test 8 entries per instruction (simd.py).
+Time runs in blocks of steps, node by node (simulate_sample): the results are those of one step at a time.
 
 Numba caches the compiled kernels (cache=True) and checks only this file for changes: after editing the
-attention kernel (attention.py) or the constants of plan.py, delete neurostack/sim/__pycache__/*.nb[ic].
+attention kernel (attention.py), the packed compares (simd.py) or the constants of plan.py, delete
+neurostack/sim/__pycache__/*.nb[ic].
 
 Parameter layouts (fp = fparams[fp_off[k]:], ip = iparams[ip_off[k]:]):
   affine    fp: bias (n_out), weight transposed (n_in, n_out) row-major  [Linear: zero bias]
@@ -48,10 +49,19 @@ from neurostack.sim.plan import (
     P_RESET, P_SYN_DECAY, P_SYN_GAIN, P_THRESHOLD, P_V_INIT, S_DECAY_THEN_ADD, S_JUMP_THEN_DECAY, S_NONE,
     U_INC_LI, U_INC_LIF,
 )
+from neurostack.sim.simd import LANES, differ_bits8, nonfinite_bits8, nonzero_bits8, popcount
+
+# The time loop and the node kernels take no part in reference counting (numba's `_nrt=False`): they allocate
+# nothing (workspace() does, for them), and every slice view they take would otherwise cost an atomic increment and
+# decrement of its array's count, 8-15 % of a sparse graph's time. run_serial / run_parallel hold the references.
+kernel = njit(cache=True, _nrt=False)
+# The small kernels that run once per node and step are inlined into the time loop (by numba, before typing): a call
+# costs 20-30 ns, its array arguments passed as all their fields; 5 % of a sparse graph's time.
+inlined_kernel = njit(cache=True, _nrt=False, inline="always")
 
 
 # ---------------------------------------------------------------------------------------------- synapses
-@njit(cache=True)
+@kernel
 def affine(x, n_in, n_out, fp, po, out):
     """out = b + sum over non-zero x_j of x_j * W[:, j] (bias first, then columns in input order), four columns per
     pass over `out` as in affine_events."""
@@ -85,7 +95,7 @@ def affine(x, n_in, n_out, fp, po, out):
             out[i] += xq * wq[i]
 
 
-@njit(cache=True)
+@inlined_kernel
 def affine_events(x, ev, n_ev, n_in, n_out, fp, po, fan, fan_all, binary, one, out):
     """affine() when the non-zero inputs are known: their indices ev[:n_ev], increasing (the same sums, in the
     same order, without reading the zeros), counted in the same call: each event j reaches fan[j] non-zero
@@ -98,7 +108,7 @@ def affine_events(x, ev, n_ev, n_in, n_out, fp, po, fan, fan_all, binary, one, o
     bias = fp[po:po + n_out]
     for i in range(n_out):
         out[i] = bias[i]
-    w = fp[po + n_out:po + n_out + n_in * n_out].reshape((n_in, n_out))
+    w0 = po + n_out  # weight row j (input j's column of W): fp[w0 + j * n_out:w0 + (j + 1) * n_out]
     # passes over the events (gathers) that a dense layer fed by spikes skips
     ops = n_ev * fan_all
     if fan_all < 0:
@@ -114,20 +124,24 @@ def affine_events(x, ev, n_ev, n_in, n_out, fp, po, fan, fan_all, binary, one, o
     while e + 4 <= n_ev:
         j0, j1, j2, j3 = ev[e], ev[e + 1], ev[e + 2], ev[e + 3]
         x0, x1, x2, x3 = x[j0], x[j1], x[j2], x[j3]
-        w0, w1, w2, w3 = w[j0], w[j1], w[j2], w[j3]
+        r0 = fp[w0 + j0 * n_out:w0 + (j0 + 1) * n_out]
+        r1 = fp[w0 + j1 * n_out:w0 + (j1 + 1) * n_out]
+        r2 = fp[w0 + j2 * n_out:w0 + (j2 + 1) * n_out]
+        r3 = fp[w0 + j3 * n_out:w0 + (j3 + 1) * n_out]
         for i in range(n_out):
-            out[i] = out[i] + x0 * w0[i] + x1 * w1[i] + x2 * w2[i] + x3 * w3[i]
+            out[i] = out[i] + x0 * r0[i] + x1 * r1[i] + x2 * r2[i] + x3 * r3[i]
         e += 4
     while e < n_ev:
-        xj = x[ev[e]]
-        row = w[ev[e]]
+        j = ev[e]
+        xj = x[j]
+        row = fp[w0 + j * n_out:w0 + (j + 1) * n_out]
         for i in range(n_out):
             out[i] += xj * row[i]
         e += 1
     return ops, other == 0
 
 
-@njit(cache=True)
+@kernel
 def scale(x, n, fp, po, out):
     """out = x * s elementwise."""
     s = fp[po:po + n]
@@ -135,7 +149,7 @@ def scale(x, n, fp, po, out):
         out[i] = x[i] * s[i]
 
 
-@njit(cache=True)
+@kernel
 def conv(x, ip, io, fp, po, out):
     """PyTorch Conv2d (cross-correlation), event-driven: each non-zero input scatters its kernel footprint.
 
@@ -182,7 +196,7 @@ def conv(x, ip, io, fp, po, out):
                             o3[co, oy, ox] += val * kernel[co, ci, ky, kx]
 
 
-@njit(cache=True)
+@kernel
 def sumpool(x, ip, io, fp, po, zero, out):
     """SumPool2d (zero padding), event-driven; AvgPool2d divides the sums by the window area afterwards."""
     c_n, h, w, oh, ow = ip[io], ip[io + 1], ip[io + 2], ip[io + 3], ip[io + 4]
@@ -218,7 +232,7 @@ def sumpool(x, ip, io, fp, po, zero, out):
 
 
 # ---------------------------------------------------------------------------------------------- neurons
-@njit(cache=True)
+@kernel
 def n_spikes(v, th, inclusive, multi, zero, one):
     """Spikes a membrane at `v` emits: 0, 1, or floor(v/th) (multi-spike) once over threshold."""
     over = v >= th if inclusive else v > th
@@ -229,7 +243,7 @@ def n_spikes(v, th, inclusive, multi, zero, one):
     return one
 
 
-@njit(cache=True)
+@inlined_kernel
 def lif_euler(x, n, fp, po, state, so, subtract, inclusive, zero, one, out):
     """The common case of `neuron`, on its own loop: LIF with the increment form, no synaptic current, reset in
     the same step, at most one spike. The same operations in the same order as the general path. Counts nothing:
@@ -251,7 +265,7 @@ def lif_euler(x, n, fp, po, state, so, subtract, inclusive, zero, one, out):
         v[k] = v_after if over else v_new
 
 
-@njit(cache=True)
+@inlined_kernel
 def li_euler(x, n, fp, po, state, so, out):
     """The LI readout's case of `neuron` on its own loop (increment form, no synaptic current): the same
     operations in the same order as the general path; writes the new voltage to `out`."""
@@ -266,45 +280,59 @@ def li_euler(x, n, fp, po, state, so, out):
         out[k] = v_new
 
 
-@njit(cache=True)
+@inlined_kernel
 def count_nonzero(x, n, zero):
-    """How many of x[:n] are non-zero (a loop that vectorises)."""
+    """How many of x[:n] are non-zero: float32 through the packed compare of simd.py (twice as fast as a loop that
+    sums the tests, which compiles to 64-bit lanes); float64 in that loop, which is as fast as it gets there."""
     count = 0
-    for j in range(n):
+    vec = 0
+    if x.itemsize == 4:  # a constant for each compiled dtype
+        vec = n - n % LANES
+        bits = np.uint64(0)
+        for b0 in range(0, vec, LANES):
+            bits += popcount(nonzero_bits8(x, b0))
+        count = np.int64(bits)
+    for j in range(vec, n):
         count += x[j] != zero
     return count
 
 
-@njit(cache=True)
+@inlined_kernel
 def list_counted(x, n, zero, ev):
-    """Write the indices of the non-zero entries of x[:n] to ev, in increasing order, through 64-bit masks (see
-    list_nonzero); returns their number: the count of spikes a neuron loop leaves to this pass."""
+    """Write the indices of the non-zero entries of x[:n] to ev, in increasing order, and return their number (the
+    count of spikes a neuron loop leaves to this pass). Tests 64 entries at a time into a 64-bit mask (8 packed
+    compares, simd.py) and visits only its set bits (trailing-zero count, then clear the lowest bit)."""
     listed = 0
     full = n - n % 64
     for b0 in range(0, full, 64):
-        block = x[b0:b0 + 64]
         mask = np.uint64(0)
-        for j in range(64):
-            mask |= np.uint64(block[j] != zero) << np.uint64(j)
+        for q in range(0, 64, LANES):
+            mask |= nonzero_bits8(x, b0 + q) << np.uint64(q)
         while mask:
             ev[listed] = b0 + trailing_zeros(mask)
             listed += 1
             mask &= mask - np.uint64(1)
-    for k in range(full, n):
+    vec = n - n % LANES
+    for b0 in range(full, vec, LANES):
+        mask = nonzero_bits8(x, b0)
+        while mask:
+            ev[listed] = b0 + trailing_zeros(mask)
+            listed += 1
+            mask &= mask - np.uint64(1)
+    for k in range(vec, n):  # fewer than 8 left: one pass without a branch (see list_nonzero)
         ev[listed] = k
         listed += x[k] != zero
     return listed
 
 
-@njit(cache=True)
+@kernel
 def list_nonzero(x, n, zero, ev, count):
     """Write the indices of the `count` non-zero entries of x[:n] (their number, known beforehand: count_nonzero,
     a threshold's spikes) to ev, in increasing order; returns count.
 
     Sparse (at most one entry in 4 non-zero): list_counted, which tests each block of 64 entries at once into a
-    64-bit mask (a loop that vectorises) and visits only its set bits (trailing-zero count, then clear the lowest
-    bit). Denser: one pass without a branch per entry (each index is stored, and the count advances on a non-zero,
-    so a store never goes past the entry's own index). Both about twice as fast as a plain loop with a branch,
+    64-bit mask and visits only its set bits. Denser: one pass without a branch per entry (each index is stored,
+    and the count advances on a non-zero, so a store never goes past the entry's own index). Both about twice as fast as a plain loop with a branch,
     which mispredicts at every spike, in their range."""
     if count * 4 <= n:
         return list_counted(x, n, zero, ev)
@@ -315,7 +343,7 @@ def list_nonzero(x, n, zero, ev, count):
     return count
 
 
-@njit(cache=True)
+@inlined_kernel
 def neuron(x, n, ip, io, fp, po, state, so, zero, one, out, ev):
     """One step of LIF / CubaLIF / LI / CubaLI / IF / I for n neurons (forms documented in plan.py).
 
@@ -414,7 +442,7 @@ def neuron(x, n, ip, io, fp, po, state, so, zero, one, out, ev):
     return spikes, emitters, driven
 
 
-@njit(cache=True)
+@kernel
 def neuron_init(n, ip, io, fp, po, state, so, zero):
     """Initial state: v = P_V_INIT, synaptic current 0."""
     v = state[so:so + n]
@@ -427,7 +455,7 @@ def neuron_init(n, ip, io, fp, po, state, so, zero):
             i_syn[k] = zero
 
 
-@njit(cache=True)
+@kernel
 def threshold(x, n, ip, io, fp, po, zero, one, out, ev):
     """Heaviside: out = 1 where x > threshold (>= when inclusive); the indices of the ones go to ev[:spikes]."""
     inclusive = ip[io]
@@ -441,7 +469,7 @@ def threshold(x, n, ip, io, fp, po, zero, one, out, ev):
     return spikes
 
 
-@njit(cache=True)
+@kernel
 def delay(x, n, t, ip, io, state, so, zero, out):
     """y[t] = x[t - steps] per element (zeros before the start), through a ring buffer of L >= steps+1 rows."""
     ring = ip[io]
@@ -458,22 +486,25 @@ def delay(x, n, t, ip, io, state, so, zero, out):
 
 
 # ---------------------------------------------------------------------------------------------- counting
-@njit(cache=True)
+@kernel
 def unchanged(x, m, last, c0):
     """Whether a synaptic node's input x (m,) equals its previous step's, last[c0:c0 + m].
 
-    Compared in blocks without a branch inside (the loop vectorises), stopping at the first block that differs."""
-    prev = last[c0:c0 + m]
-    for b0 in range(0, m, 256):
-        differ = 0
-        for j in range(b0, min(b0 + 256, m)):
-            differ |= x[j] != prev[j]
+    Compared 8 entries at a time (simd.py) in blocks of 256, stopping at the first block that differs."""
+    vec = m - m % LANES
+    for b0 in range(0, vec, 256):
+        differ = np.uint64(0)
+        for j in range(b0, min(b0 + 256, vec), LANES):
+            differ |= differ_bits8(x, j, last, c0 + j)
         if differ:
+            return False
+    for j in range(vec, m):
+        if x[j] != last[c0 + j]:
             return False
     return True
 
 
-@njit(cache=True)
+@kernel
 def scan_input(x, m, fanout, c0, last, zero, one):
     """Count a synaptic node's input x (m,) this step, and keep it in last[c0:c0 + m] for the next step.
 
@@ -494,7 +525,7 @@ def scan_input(x, m, fanout, c0, last, zero, one):
     return nonzero, ops, other == 0
 
 
-@njit(cache=True)
+@inlined_kernel
 def unchanged_events(x, ev, n_ev, last_ev, last_val, c0, last_n):
     """Whether an input whose non-zero entries are x[ev[:n_ev]] equals the previous step's, kept as its list:
     last_n entries, indices last_ev[c0:] and values last_val[c0:] (see keep_events)."""
@@ -509,7 +540,7 @@ def unchanged_events(x, ev, n_ev, last_ev, last_val, c0, last_n):
     return True
 
 
-@njit(cache=True)
+@inlined_kernel
 def keep_events(x, ev, n_ev, last_ev, last_val, c0):
     """Keep this step's input events (indices and values) in last_ev[c0:], last_val[c0:] for unchanged_events."""
     prev_ev = last_ev[c0:c0 + n_ev]
@@ -521,26 +552,30 @@ def keep_events(x, ev, n_ev, last_ev, last_val, c0):
 
 
 # ---------------------------------------------------------------------------------------------- time loop
-@njit(cache=True)
+@kernel
 def all_finite(x, n):
-    """Whether x[:n] holds no NaN and no infinity (one pass that vectorises)."""
-    bad = 0
-    for i in range(n):
+    """Whether x[:n] holds no NaN and no infinity (8 entries at a time, simd.py)."""
+    vec = n - n % LANES
+    bad = np.uint64(0)
+    for b0 in range(0, vec, LANES):
+        bad |= nonfinite_bits8(x, b0)
+    for i in range(vec, n):
         d = x[i] - x[i]  # 0 for a finite value, NaN for NaN and +-inf
-        bad |= d != d
+        if d != d:
+            return False
     return bad == 0
 
 
-@njit(cache=True)
+@kernel
 def simulate_sample(x, steps, block, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
-                    st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
+                    st_off, st_len, fparams, iparams, prev_nodes,
                     rec_node, rec_off, rec, vrec_node, vrec_src, vrec_off, vrec,
-                    cnt_off, fanout, fan_uniform, counts, status):
+                    cnt_off, fanout, fan_uniform, counts, status, work):
     """Run one sample of `steps` steps through the plan: its input x (T, n_input), or x (1, n_input) held for every
     step (a held input: the Input node knows without reading that it repeats); record node outputs into rec (T, R)
     and voltages into vrec (T, V). counts (5, T', n_nodes), T' = T or 1 (not per step): operations of synaptic
     nodes as SOPs and as MACs (fan-outs from counters.pack_fanout), their non-zero inputs (events), spikes emitted,
-    and neurons driven by input.
+    and neurons driven by input. `work`: the arrays of workspace(), set up here for this sample.
     status[0]: 0, or 1 + the step at which the input held a NaN or an infinity (the sample stops there).
 
     Time runs in blocks of `block` steps: each node in turn does its steps of the block (node-major) before the
@@ -554,29 +589,28 @@ def simulate_sample(x, steps, block, kinds, out_off, out_len, in_len, src_ptr, s
     sops, macs, events, spikes, driven = counts[0], counts[1], counts[2], counts[3], counts[4]
     n_nodes = kinds.shape[0]
     rows = block
-    buf = np.empty((rows, total_out), fparams.dtype)  # every row is written before it is read
-    prev = np.zeros(total_out, fparams.dtype)  # outputs read by back edges: the previous step's (rows == 1)
-    state = np.zeros(total_state, fparams.dtype)
-    scratch = np.zeros(max(max_in, 1), fparams.dtype)
+    (buf, prev, state, scratch, last_in, last_ev, last_nonzero, last_ops, last_binary, ev, n_ev, input_same,
+     vrec_of, binary_source) = work
+    # buf: every row is written before it is read; prev: outputs read by back edges: the previous step's (rows == 1)
+    prev[:] = zero
+    state[:] = zero
+    scratch[:] = zero
     # each synaptic node's previous input (fan-out layout): dense, or as the list of its events (values in last_in,
-    # indices in last_ev) for an Affine reading an event list
-    last_in = np.empty(fanout.shape[0], fparams.dtype)  # written at step 0 (never skipped), read after
-    last_ev = np.empty(fanout.shape[0], np.int64)
+    # indices in last_ev) for an Affine reading an event list; written at step 0 (never skipped), read after
     # each synaptic node's counts of its previous step, repeated while its input does not change
-    last_nonzero = np.zeros(n_nodes, np.int64)
-    last_ops = np.zeros(n_nodes, np.int64)
-    last_binary = np.zeros(n_nodes, np.bool_)
+    last_nonzero[:] = 0
+    last_ops[:] = 0
+    last_binary[:] = False
     # events: per step of the block, the indices of the non-zero outputs of spiking nodes (same layout as buf)
     # and their number per node (-1: no list: LI voltages, an input no Affine has listed; -2: a dense input, not
     # listed)
-    ev = np.empty((rows, total_out), np.int64)
-    n_ev = np.full((rows, n_nodes), -1, np.int64)
-    input_same = np.zeros(rows, np.bool_)  # per step of the block: the input row equals the previous step's
-    vrec_of = np.full(n_nodes, -1, np.int64)  # node -> its entry in vrec_node
+    n_ev[:, :] = -1
+    input_same[:] = False  # per step of the block: the input row equals the previous step's
+    vrec_of[:] = -1  # node -> its entry in vrec_node
     for q in range(vrec_node.shape[0]):
         vrec_of[vrec_node[q]] = q
     # per node: its one source emits only 0 and 1 (a single-spike neuron, a threshold), so its events are SOPs
-    binary_source = np.zeros(n_nodes, np.bool_)
+    binary_source[:] = False
     for k in range(n_nodes):
         if src_ptr[k + 1] - src_ptr[k] == 1:
             j = src_node[src_ptr[k]]
@@ -706,7 +740,7 @@ def simulate_sample(x, steps, block, kinds, out_off, out_len, in_len, src_ptr, s
                 elif kind == K_DELAY:
                     delay(xin, n, t, iparams, io, state, st_off[k], zero, out)
                 elif kind == K_ATTENTION:  # extension node: reads its Q, K, V sources from its row of buf
-                    attention(buf[r], iparams, io, fparams, po, out, sops[tc], macs[tc], events[tc], k)
+                    attention(buf[r], iparams, io, fparams, po, out, scratch, sops[tc], macs[tc], events[tc], k)
                 else:  # K_OUTPUT, K_IDENTITY, K_FLATTEN: pass the input through
                     for i in range(n):
                         out[i] = xin[i]
@@ -728,9 +762,24 @@ def simulate_sample(x, steps, block, kinds, out_off, out_len, in_len, src_ptr, s
                     dst[i] = src_out[i]
 
 
+@njit(cache=True)
+def workspace(block, n_nodes, total_out, total_state, scratch_len, n_fanout, fparams):
+    """The arrays simulate_sample works in (it sets them up for each sample; allocated here, outside it, because it
+    runs without reference counting): buf (block, total_out), prev (total_out,), state (total_state,),
+    scratch (scratch_len,), last_in (n_fanout,), last_ev (n_fanout,), last_nonzero, last_ops, last_binary
+    (n_nodes,), ev (block, total_out), n_ev (block, n_nodes), input_same (block,), vrec_of, binary_source
+    (n_nodes,)."""
+    dtype = fparams.dtype
+    return (np.empty((block, total_out), dtype), np.empty(total_out, dtype), np.empty(total_state, dtype),
+            np.empty(max(scratch_len, 1), dtype), np.empty(n_fanout, dtype), np.empty(n_fanout, np.int64),
+            np.empty(n_nodes, np.int64), np.empty(n_nodes, np.int64), np.empty(n_nodes, np.bool_),
+            np.empty((block, total_out), np.int64), np.empty((block, n_nodes), np.int64), np.empty(block, np.bool_),
+            np.empty(n_nodes, np.int64), np.empty(n_nodes, np.bool_))
+
+
 @njit(cache=True, parallel=True)
 def run_parallel(inputs, steps, block, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
-                 st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
+                 st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, scratch_len,
                  rec_node, rec_off, rec, vrec_node, vrec_src, vrec_off, vrec,
                  cnt_off, fanout, fan_uniform, counts, status):
     """simulate_sample for every sample of inputs (N, T, n_input), or (N, 1, n_input) held for `steps`, samples
@@ -738,24 +787,26 @@ def run_parallel(inputs, steps, block, kinds, out_off, out_len, in_len, src_ptr,
     Returns the first sample whose input held a NaN or an infinity (its status[s, 0] says the step), or -1."""
     for s in prange(inputs.shape[0]):
         simulate_sample(inputs[s], steps, block, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off,
-                        ip_off, st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
+                        ip_off, st_off, st_len, fparams, iparams, prev_nodes,
                         rec_node, rec_off, rec[s], vrec_node, vrec_src, vrec_off, vrec[s],
-                        cnt_off, fanout, fan_uniform, counts[s], status[s])
+                        cnt_off, fanout, fan_uniform, counts[s], status[s],
+                        workspace(block, kinds.shape[0], total_out, total_state, scratch_len, fanout.shape[0], fparams))
     return first_failed(status)
 
 
 @njit(cache=True)
 def run_serial(inputs, steps, block, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off, ip_off,
-               st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
+               st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, scratch_len,
                rec_node, rec_off, rec, vrec_node, vrec_src, vrec_off, vrec,
                cnt_off, fanout, fan_uniform, counts, status):
     """run_parallel on the calling thread: streaming one sample, or when asked not to run in parallel (starting
     the thread pool costs more than a short sample)."""
+    work = workspace(block, kinds.shape[0], total_out, total_state, scratch_len, fanout.shape[0], fparams)
     for s in range(inputs.shape[0]):
         simulate_sample(inputs[s], steps, block, kinds, out_off, out_len, in_len, src_ptr, src_node, src_prev, fp_off,
-                        ip_off, st_off, st_len, fparams, iparams, prev_nodes, total_out, total_state, max_in,
+                        ip_off, st_off, st_len, fparams, iparams, prev_nodes,
                         rec_node, rec_off, rec[s], vrec_node, vrec_src, vrec_off, vrec[s],
-                        cnt_off, fanout, fan_uniform, counts[s], status[s])
+                        cnt_off, fanout, fan_uniform, counts[s], status[s], work)
     return first_failed(status)
 
 

@@ -674,6 +674,7 @@ def _pack(res: Resolved, conv: Convention, dt: float | None, dtype: np.dtype, v_
     st_off = np.zeros(n_nodes, np.int64)
     st_len = np.zeros(n_nodes, np.int64)
     v_off = np.full(n_nodes, -1, np.int64)
+    attention_scratch = []
 
     for k, name in enumerate(names):
         fn = res.nodes[name]
@@ -686,6 +687,7 @@ def _pack(res: Resolved, conv: Convention, dt: float | None, dtype: np.dtype, v_
             offsets = {f: int(out_off[index[src]]) for f, src in full.items()}
             kind, (fo, io, state_n) = P.K_ATTENTION, attention.lower_node(fn.node, offsets, pk)
             in_len[k] = 0
+            attention_scratch.append(attention.scratch_len(fn.node))
         else:
             kind, fo, io, state_n = _lower_node(fn, res, conv, dt, dtype, v_init, pk, warnings)
         kinds[k], fp_off[k], ip_off[k] = kind, fo, io
@@ -705,7 +707,8 @@ def _pack(res: Resolved, conv: Convention, dt: float | None, dtype: np.dtype, v_
     prev_nodes = sorted({index[a] for a, _ in res.back_edges})
     multi_src = [k for k in range(n_nodes) if src_ptr[k + 1] - src_ptr[k] != 1 or
                  any(src_prev[e] for e in range(src_ptr[k], src_ptr[k + 1]))]
-    max_in = int(max([in_len[k] for k in multi_src], default=0))
+    # the kernels' scratch: the summed input of a node with several sources, or an attention node's S
+    scratch_len = int(max([in_len[k] for k in multi_src] + attention_scratch, default=0))
 
     return Plan(
         node_names=list(names),
@@ -720,7 +723,7 @@ def _pack(res: Resolved, conv: Convention, dt: float | None, dtype: np.dtype, v_
         fp_off=fp_off, ip_off=ip_off, st_off=st_off, st_len=st_len, v_off=v_off,
         fparams=pk.packed_floats(),
         iparams=np.concatenate(pk.ip).astype(np.int64) if pk.ip else np.zeros(1, np.int64),
-        prev_nodes=np.asarray(prev_nodes, np.int64), max_in=max_in,
+        prev_nodes=np.asarray(prev_nodes, np.int64), scratch_len=scratch_len,
         extra={"on_cycle": sorted(res.on_cycle), "input_declared": res.input_declared},
     )
 

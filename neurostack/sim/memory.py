@@ -94,7 +94,7 @@ def run_bytes(plan: "Plan", n_samples: int, steps: int, *, record_voltages: bool
         # each thread: a time block of step buffers (outputs, event lists), the back-edge copy, state, the summed
         # input, and each synaptic node's previous input (values and event indices)
         per_thread = (plan.block_steps(MAX_BLOCK_STEPS) * plan.buffer_len * (itemsize + 8)
-                      + (plan.buffer_len + int(plan.st_len.sum()) + int(plan.max_in)) * itemsize
+                      + (plan.buffer_len + int(plan.st_len.sum()) + int(plan.scratch_len)) * itemsize
                       + int(plan.in_len.sum()) * (itemsize + 8))
         plan.extra[key] = (rec_len + v_len + in_len, per_thread)
     per_step, per_thread = plan.extra[key]

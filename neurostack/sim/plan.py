@@ -116,7 +116,7 @@ class Plan:
     fparams: np.ndarray
     iparams: np.ndarray
     prev_nodes: np.ndarray
-    max_in: int
+    scratch_len: int  # entries of the kernels' scratch array: summed inputs of multi-source nodes, attention's S
     extra: dict = field(default_factory=dict)
 
     @property

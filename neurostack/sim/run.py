@@ -151,7 +151,7 @@ def _layout(plan: Plan, record: frozenset | None, record_voltages: bool) -> _Lay
         lay = plan.extra[key]
         lay.plan_args = (plan.kinds, plan.out_off, plan.out_len, plan.in_len, plan.src_ptr, plan.src_node,
                          plan.src_prev, plan.fp_off, plan.ip_off, plan.st_off, plan.st_len, plan.fparams, plan.iparams,
-                         plan.prev_nodes, lay.total_out, lay.total_state, plan.max_in, lay.rec_nodes, lay.rec_off)
+                         plan.prev_nodes, lay.total_out, lay.total_state, plan.scratch_len, lay.rec_nodes, lay.rec_off)
         lay.v_args = (lay.v_nodes, lay.v_src, lay.v_off)
         lay.count_tables, *lay.count_args = _count_tables(plan)  # tables; cnt_off, fanout, fan_uniform
     return plan.extra[key]
