@@ -332,8 +332,8 @@ def list_nonzero(x, n, zero, ev, count):
 
     Sparse (at most one entry in 4 non-zero): list_counted, which tests each block of 64 entries at once into a
     64-bit mask and visits only its set bits. Denser: one pass without a branch per entry (each index is stored,
-    and the count advances on a non-zero, so a store never goes past the entry's own index). Both about twice as fast as a plain loop with a branch,
-    which mispredicts at every spike, in their range."""
+    and the count advances on a non-zero, so a store never goes past the entry's own index). Both about twice as
+    fast as a plain loop with a branch, which mispredicts at every spike, in their range."""
     if count * 4 <= n:
         return list_counted(x, n, zero, ev)
     listed = 0
